@@ -1,0 +1,166 @@
+"""The agent contract: every model is ``encoder -> recurrent core -> head``.
+
+The encoder and the head are built from the task's :class:`~memtasks.TaskSpec`
+(here, in one place), so a core never sees task-specific code::
+
+    agent = agents.make_agent("ntm", task.spec, device="auto", controller_size=100)
+    logits = agent(inputs)                          # (B, T, output_size) from (B, T, input_size)
+    state = agent.initial_state(batch_size, device)
+    logits_t, state = agent.step(x_t, state)        # (B, output_size) from one frame (B, input_size)
+
+A :class:`Core` maps feature frames ``(B, D_in)`` to features ``(B, output_size)``
+with ``initial_state(batch, device)`` and ``step(x, state) -> (y, state)`` (as
+haiku's ``RNNCore``); ``forward`` over a whole sequence may be a faster parallel
+path but must agree with stepping (tested for every registered agent).
+
+Adding an agent is one file defining a config dataclass and a core, plus one
+``register_agent`` line in ``agents/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from agents.encoders import make_encoder, make_head
+from memtasks.core import TaskSpec
+
+__all__ = [
+    "Agent",
+    "AgentConfig",
+    "AgentInfo",
+    "Core",
+    "State",
+    "list_agents",
+    "make_agent",
+    "register_agent",
+    "resolve_device",
+]
+
+State = Any  # a tensor, or a tuple/dict of tensors
+
+
+@dataclass
+class AgentConfig:
+    """Fields every agent config shares; each agent's config subclasses this."""
+
+    frame_size: int = 50
+    """Width of the token-frame embedding (position-encoded bag of words); unused for bit inputs."""
+
+
+class Core(nn.Module):
+    """A recurrent core over feature frames. Subclasses implement ``initial_state`` and ``step``."""
+
+    output_size: int
+
+    def initial_state(self, batch_size: int, device: torch.device | str) -> State:
+        raise NotImplementedError
+
+    def step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, T, D_in) -> (B, T, output_size)``; by default steps through time."""
+        state = self.initial_state(x.shape[0], x.device)
+        ys = []
+        for t in range(x.shape[1]):
+            y, state = self.step(x[:, t], state)
+            ys.append(y)
+        return torch.stack(ys, dim=1)
+
+    def set_progress(self, epoch: int) -> None:
+        """Training schedule hook, called by trainers at each epoch (e.g. MemN2N's linear start)."""
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """A registry entry: builds a core from (input feature size, config)."""
+
+    name: str
+    config_cls: type[AgentConfig]
+    builder: Callable[[int, Any], Core]
+    description: str
+
+
+_AGENTS: dict[str, AgentInfo] = {}
+
+
+def register_agent(
+    name: str,
+    config_cls: type[AgentConfig],
+    builder: Callable[[int, Any], Core],
+    description: str = "",
+) -> None:
+    """Register a core ``builder(input_features, config) -> Core`` under ``name``; duplicates are refused."""
+    if name in _AGENTS:
+        raise ValueError(f"agent {name!r} is already registered")
+    if not (isinstance(config_cls, type) and issubclass(config_cls, AgentConfig)):
+        raise TypeError(f"config_cls for {name!r} must subclass AgentConfig")
+    _AGENTS[name] = AgentInfo(name, config_cls, builder, description)
+
+
+def list_agents() -> list[str]:
+    """Names of the registered agents, in registration order."""
+    return list(_AGENTS)
+
+
+def agent_info(name: str) -> AgentInfo:
+    if name not in _AGENTS:
+        raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(_AGENTS)}")
+    return _AGENTS[name]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when present, else the CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Agent(nn.Module):
+    """``encoder -> core -> head`` for one TaskSpec. Build it with :func:`make_agent`."""
+
+    def __init__(self, name: str, spec: TaskSpec, config: AgentConfig, core_builder: Callable) -> None:
+        super().__init__()
+        self.name, self.spec, self.config = name, spec, config
+        self.encoder, features = make_encoder(spec, config.frame_size)
+        self.core: Core = core_builder(features, config)
+        self.head = make_head(spec, self.core.output_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, T, output_size)`` for a whole batch of sequences ``inputs`` (B, T, ...)."""
+        return self.head(self.core(self.encoder(inputs)))
+
+    def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
+        return self.core.initial_state(batch_size, device if device is not None else self.device)
+
+    def step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Logits ``(B, output_size)`` for one frame ``x`` (B, input_size), and the next state."""
+        y, state = self.core.step(self.encoder(x), state)
+        return self.head(y), state
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def make_agent(name: str, spec: TaskSpec, device: str | torch.device = "auto", **config: Any) -> Agent:
+    """Build agent ``name`` for ``spec``; ``config`` overrides fields of its config dataclass.
+
+    Raises:
+        ValueError: unknown agent, or a config key the agent does not have (the error lists them).
+    """
+    info = agent_info(name)
+    fields = {f.name for f in dataclasses.fields(info.config_cls)}
+    unknown = set(config) - fields
+    if unknown:
+        raise ValueError(f"unknown config key(s) {sorted(unknown)} for agent {name!r}; allowed: {sorted(fields)}")
+    cfg = info.config_cls(**config)
+    return Agent(name, spec, cfg, info.builder).to(resolve_device(device))
