@@ -4,7 +4,7 @@ Importing the package registers every built-in task (and those of installed
 plugins) as ``memtasks/<Name>-vN`` Gymnasium environments.
 """
 
-from memtasks.core import Batch, Task, TaskSpec, score_bits, score_classes
+from memtasks.core import Batch, DataNotFoundError, Task, TaskSpec, score_bits, score_classes
 from memtasks.registry import TaskInfo, list_tasks, load_plugins, make_task, register_task, task_info
 from memtasks import tasks as _builtin_tasks  # noqa: F401  (registers the built-in tasks)
 
@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Batch",
+    "DataNotFoundError",
     "Task",
     "TaskInfo",
     "TaskSpec",

@@ -32,6 +32,7 @@ import numpy as np
 
 __all__ = [
     "Batch",
+    "DataNotFoundError",
     "Task",
     "TaskSpec",
     "check_int",
@@ -42,6 +43,10 @@ __all__ = [
 ]
 
 _LN2 = math.log(2.0)
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A data-backed task (bAbI) cannot find its files; the message says how to get them."""
 
 
 @dataclass(frozen=True)
