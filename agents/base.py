@@ -35,6 +35,7 @@ __all__ = [
     "AgentInfo",
     "Core",
     "State",
+    "agent_info",
     "list_agents",
     "make_agent",
     "register_agent",
@@ -146,6 +147,10 @@ class Agent(nn.Module):
         """Logits ``(B, output_size)`` for one frame ``x`` (B, input_size), and the next state."""
         y, state = self.core.step(self.encoder(x), state)
         return self.head(y), state
+
+    def set_progress(self, epoch: int) -> None:
+        """Forward the trainer's epoch to the core's schedule (see :meth:`Core.set_progress`)."""
+        self.core.set_progress(epoch)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

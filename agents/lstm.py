@@ -36,7 +36,7 @@ class LSTMCore(Core):
 
     def initial_state(self, batch_size: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (self.lstm.num_layers, batch_size, self.lstm.hidden_size)
-        zeros = torch.zeros(shape, device=device)
+        zeros = torch.zeros(shape, device=device, dtype=self.lstm.weight_ih_l0.dtype)
         return zeros, zeros.clone()
 
     def step(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):

@@ -48,11 +48,21 @@ def _sample(argv: list[str]) -> int:
     parser.add_argument("--length", type=int, default=None)
     args = parser.parse_args(argv)
     task_id = args.task if args.task.startswith("memtasks/") else f"memtasks/{args.task}"
-    env = gymnasium.make(task_id, render_mode="ansi")
-    env.reset(seed=args.seed, options={"length": args.length} if args.length else None)
-    done = False
+    # the passive checker only warns here (no render_fps for a text tape); keep the output clean
+    env = gymnasium.make(task_id, render_mode="ansi", disable_env_checker=True)
+    obs, _ = env.reset(seed=args.seed, options={"length": args.length})
+    # The env contract: this episode is sample 0 of task.sample(1, default_rng(seed), ...),
+    # so the targets to answer with come from the public sampler, not the env's internals.
+    task = env.unwrapped.task
+    batch = task.sample(1, np.random.default_rng(args.seed), length=args.length)
+    bits = task.spec.output_kind == "bits"
+    done, t = False, 0
     while not done:  # answer with the target, so the tape shows what is asked
-        _, _, done, _, info = env.step(np.zeros(env.action_space.shape, np.int8) if env.action_space.shape else 0)
+        if not np.array_equal(obs, batch.inputs[0, t]):
+            raise RuntimeError(f"the episode of {task_id} does not replay task.sample at step {t}")
+        target = batch.targets[0, t]
+        obs, _, done, _, _ = env.step((target > 0.5).astype(np.int8) if bits else int(target))
+        t += 1
     print(env.render())
     return 0
 

@@ -198,7 +198,10 @@ class Task:
 
     # -- Gymnasium hooks --------------------------------------------------------------
     def observation_bounds(self) -> tuple[float, float]:
-        """Bounds of the input frame values, for the env's observation Box."""
+        """Bounds of the input frame values, for the env's observation Box.
+
+        They must include 0: after the last step the env observes an all-zero frame.
+        """
         return 0.0, 1.0
 
     def __repr__(self) -> str:
@@ -216,6 +219,11 @@ def score_bits(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> dic
     number of wrong bits per sequence at threshold 0.5; ``seq_accuracy`` the
     fraction of sequences without a wrong bit.
     """
+    if targets.shape != logits.shape or mask.shape != logits.shape[:2]:
+        raise ValueError(
+            f"score_bits needs logits and targets of one shape (B, T, C) and mask (B, T); got "
+            f"logits {logits.shape}, targets {targets.shape}, mask {mask.shape}"
+        )
     x = logits.astype(np.float64)
     y = targets.astype(np.float64)
     m = mask.astype(np.float64)[..., None]  # (B, T, 1)
@@ -233,6 +241,11 @@ def score_bits(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> dic
 
 def score_classes(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """Class metrics over scored frames: ``error_rate``, ``accuracy``, ``cost_nats``, ``seq_accuracy``."""
+    if targets.shape != logits.shape[:2] or mask.shape != logits.shape[:2]:
+        raise ValueError(
+            f"score_classes needs logits (B, T, C), targets and mask (B, T); got "
+            f"logits {logits.shape}, targets {targets.shape}, mask {mask.shape}"
+        )
     x = logits.astype(np.float64)
     m = mask > 0
     n = int(m.sum())

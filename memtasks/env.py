@@ -30,7 +30,7 @@ class MemTaskEnv(gymnasium.Env):
         render_mode: ``None`` or ``"ansi"`` (the tape so far as text).
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(self, task_id: str, render_mode: str | None = None, **task_kwargs: Any) -> None:
         from memtasks.registry import make_task  # late import: registry imports this module's path
@@ -104,8 +104,19 @@ class MemTaskEnv(gymnasium.Env):
         inputs = self._batch.inputs[0, :t_end]
         if self.task.spec.input_kind == "tokens":
             vocab = self.task.spec.vocab or ()
-            rows = [" ".join(vocab[i] for i in frame if i) for frame in inputs]
-            return "\n".join(f"{t:4d} | {row}" for t, row in enumerate(rows)) + "\n"
+            classes = self.task.spec.classes if self.task.spec.output_kind == "classes" else None
+            rows = []
+            for t, frame in enumerate(inputs):
+                row = f"{t:4d} | " + " ".join(vocab[i] for i in frame if i)
+                if classes and self._batch.mask[0, t] > 0:
+                    # a question frame: show what is asked for, and the answer given if it differs
+                    target = classes[int(self._batch.targets[0, t])]
+                    row += f"   -> {target}"
+                    if t < len(self._actions) and 0 <= int(self._actions[t]) < len(classes):
+                        said = classes[int(self._actions[t])]
+                        row += "" if said == target else f" (answered {said})"
+                rows.append(row)
+            return "\n".join(rows) + "\n"
         lines = ["in  " + "".join(_cell(v) for v in row) for row in inputs.T]
         if self.task.spec.output_kind == "bits" and self._actions:
             acts = np.stack(self._actions)  # (t, output_size)

@@ -1,0 +1,237 @@
+"""The agent contract (agents/base.py), checked for every registered agent.
+
+Parametrised over ``agents.list_agents()`` -- the registry, not a hand-kept
+list -- so a newly registered agent is tested without editing this file.
+Each agent runs on a bits->bits spec (Copy) and a tokens->classes spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import agents
+import memtasks
+from agents.base import Core, agent_info, resolve_device
+from agents.encoders import PositionEncodedBag, position_encoding
+from memtasks.core import TaskSpec
+
+torch.set_num_threads(1)
+
+AGENT_NAMES = agents.list_agents()
+
+# Small sizes keep the suite fast; keys an agent's config lacks are dropped, and an
+# agent not listed here runs with its defaults (plus frame_size).
+SMALL_CONFIGS: dict[str, dict[str, Any]] = {
+    "lstm": {"hidden_size": 8, "num_layers": 2},
+    "ntm": {"controller_size": 8, "memory_rows": 8, "memory_width": 4},
+    # memory_size below the sequence lengths, so stepping past the window is tested
+    "memn2n": {"embedding_size": 8, "memory_size": 4, "hops": 2},
+}
+
+TOKEN_SPEC = TaskSpec(
+    "tokens", 6, "classes", 5, vocab=("<pad>",) + tuple(f"w{i}" for i in range(1, 12)),
+    classes=tuple(f"c{i}" for i in range(5)),
+)
+
+
+def small_config(name: str) -> dict[str, Any]:
+    """The small kwargs of ``name`` that its config dataclass actually has."""
+    fields = {f.name for f in dataclasses.fields(agent_info(name).config_cls)}
+    config = {"frame_size": 8, **SMALL_CONFIGS.get(name, {})}
+    return {k: v for k, v in config.items() if k in fields}
+
+
+def build(name: str, spec: TaskSpec, seed: int = 0, device: str = "cpu") -> agents.Agent:
+    torch.manual_seed(seed)
+    return agents.make_agent(name, spec, device=device, **small_config(name))
+
+
+def bits_case(batch_size: int = 3, length: int = 6) -> tuple[TaskSpec, torch.Tensor]:
+    """Copy with 3 bits: inputs (B, 2L+1, 4) float32."""
+    task = memtasks.make_task("Copy-v0", bits=3, min_length=1, max_length=length)
+    batch = task.sample(batch_size, np.random.default_rng(0), length=length)
+    return task.spec, torch.as_tensor(batch.inputs)
+
+
+def tokens_case(batch_size: int = 3, steps: int = 10) -> tuple[TaskSpec, torch.Tensor]:
+    """Left-aligned word ids (B, T, 6) with 0..6 words per frame (so some frames are empty)."""
+    rng = np.random.default_rng(1)
+    W = TOKEN_SPEC.input_size
+    ids = rng.integers(1, TOKEN_SPEC.vocab_size, size=(batch_size, steps, W))
+    n_words = rng.integers(0, W + 1, size=(batch_size, steps, 1))
+    ids = ids * (np.arange(W)[None, None, :] < n_words)  # padding after each frame's last word
+    return TOKEN_SPEC, torch.as_tensor(ids, dtype=torch.long)
+
+
+CASES = {"bits": bits_case, "tokens": tokens_case}
+
+
+def step_through(agent: agents.Agent, inputs: torch.Tensor) -> torch.Tensor:
+    """Logits (B, T, output_size) from stepping frame by frame."""
+    state = agent.initial_state(inputs.shape[0], inputs.device)
+    outputs = []
+    for t in range(inputs.shape[1]):
+        logits, state = agent.step(inputs[:, t], state)  # (B, output_size)
+        outputs.append(logits)
+    return torch.stack(outputs, dim=1)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("name", AGENT_NAMES)
+class TestEveryAgent:
+    """(a)-(c): stepping agrees with forward, gradients flow, state_dict round-trips."""
+
+    def test_step_matches_forward(self, name: str, case: str) -> None:
+        spec, inputs = CASES[case]()
+        agent = build(name, spec).eval()
+        with torch.no_grad():
+            full = agent(inputs)
+            stepped = step_through(agent, inputs)
+        assert full.shape == inputs.shape[:2] + (spec.output_size,)
+        torch.testing.assert_close(stepped, full, atol=1e-5, rtol=1e-5)
+
+    def test_gradients_reach_every_parameter(self, name: str, case: str) -> None:
+        spec, inputs = CASES[case](batch_size=4)
+        agent = build(name, spec).train()
+        agent(inputs).pow(2).mean().backward()
+        missing = [n for n, p in agent.named_parameters() if p.grad is None]
+        assert not missing, f"{name}: no gradient for {missing}"
+        zero = [n for n, p in agent.named_parameters() if not bool(p.grad.abs().sum() > 0)]
+        assert not zero, f"{name}: all-zero gradient for {zero}"
+
+    def test_state_dict_round_trip(self, name: str, case: str) -> None:
+        spec, inputs = CASES[case]()
+        original = build(name, spec, seed=0).eval()
+        copy = build(name, spec, seed=1).eval()
+        copy.load_state_dict(original.state_dict())
+        with torch.no_grad():
+            torch.testing.assert_close(copy(inputs), original(inputs), atol=0.0, rtol=0.0)
+
+    def test_core_interface(self, name: str, case: str) -> None:
+        spec, inputs = CASES[case]()
+        agent = build(name, spec)
+        assert isinstance(agent.core, Core)
+        assert isinstance(agent.core.output_size, int) and agent.core.output_size >= 1
+        agent.core.set_progress(0)  # every core accepts the schedule hook
+
+
+# -- (d) devices ------------------------------------------------------------------------------
+
+
+def test_auto_device_resolves_to_cuda_when_available() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device("cpu").type == "cpu"
+    agent = agents.make_agent("lstm", bits_case()[0], device="auto", **small_config("lstm"))
+    assert agent.device.type == expected
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("name", AGENT_NAMES)
+def test_runs_on_cuda(name: str, case: str) -> None:
+    spec, inputs = CASES[case]()
+    cpu_agent = build(name, spec).eval()
+    cuda_agent = build(name, spec, device="cuda").eval()
+    cuda_agent.load_state_dict(cpu_agent.state_dict())
+    assert cuda_agent.device.type == "cuda"
+    with torch.no_grad():
+        full = cuda_agent(inputs.cuda())
+        stepped = step_through(cuda_agent, inputs.cuda())
+        expected = cpu_agent(inputs)
+    assert full.device.type == "cuda"
+    torch.testing.assert_close(stepped, full, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(full.cpu(), expected, atol=1e-4, rtol=1e-4)
+
+
+# -- (e) registry errors --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", AGENT_NAMES)
+def test_make_agent_rejects_unknown_config_keys(name: str) -> None:
+    with pytest.raises(ValueError, match="not_a_field") as err:
+        agents.make_agent(name, bits_case()[0], device="cpu", not_a_field=1)
+    assert "frame_size" in str(err.value)  # the allowed keys are listed
+
+
+def test_make_agent_rejects_unknown_names() -> None:
+    with pytest.raises(ValueError, match="no_such_agent") as err:
+        agents.make_agent("no_such_agent", bits_case()[0], device="cpu")
+    for name in AGENT_NAMES:
+        assert name in str(err.value)
+
+
+@pytest.mark.parametrize("name", AGENT_NAMES)
+def test_register_agent_refuses_duplicates(name: str) -> None:
+    info = agent_info(name)
+    with pytest.raises(ValueError, match="already registered"):
+        agents.register_agent(name, info.config_cls, info.builder)
+    assert agents.list_agents() == AGENT_NAMES
+
+
+def test_register_agent_refuses_a_config_that_is_not_an_agent_config() -> None:
+    with pytest.raises(TypeError, match="AgentConfig"):
+        agents.register_agent("not_registered_agent", dict, lambda n, c: None)  # type: ignore[arg-type]
+    assert "not_registered_agent" not in agents.list_agents()
+
+
+# -- (f), (g) the token encoder ---------------------------------------------------------------------
+
+
+def test_padding_frame_encodes_to_zeros() -> None:
+    bag = PositionEncodedBag(vocab_size=12, dim=5)
+    empty = torch.zeros(2, 3, 6, dtype=torch.long)  # (B, T, W) of padding ids
+    assert torch.equal(bag(empty), torch.zeros(2, 3, 5))
+    # trailing padding adds nothing: the same sentence with and without a padded tail
+    short = torch.tensor([[4, 7, 2]])
+    padded = torch.tensor([[4, 7, 2, 0, 0, 0]])
+    torch.testing.assert_close(bag(padded), bag(short))
+
+
+@pytest.mark.parametrize("name", AGENT_NAMES)
+def test_agent_token_encoder_maps_padding_to_zeros(name: str) -> None:
+    spec, _ = tokens_case()
+    agent = build(name, spec)
+    frames = torch.zeros(3, spec.input_size, dtype=torch.long)  # (B, W)
+    assert torch.equal(agent.encoder(frames), torch.zeros(3, agent.config.frame_size))
+
+
+def test_position_encoding_matches_the_paper_by_hand() -> None:
+    # l_kj = (1 - j/J) - (k/d)(1 - 2j/J), j = 1..J words, k = 1..d dims; zero past J
+    J, W, d = 3, 4, 2
+    expected = torch.tensor(
+        [
+            # k=1 (k/d = 1/2)          k=2 (k/d = 1)
+            [(1 - 1 / 3) - 0.5 * (1 - 2 / 3), (1 - 1 / 3) - 1.0 * (1 - 2 / 3)],  # j=1: 1/2, 1/3
+            [(1 - 2 / 3) - 0.5 * (1 - 4 / 3), (1 - 2 / 3) - 1.0 * (1 - 4 / 3)],  # j=2: 1/2, 2/3
+            [(1 - 3 / 3) - 0.5 * (1 - 6 / 3), (1 - 3 / 3) - 1.0 * (1 - 6 / 3)],  # j=3: 1/2, 1
+            [0.0, 0.0],  # j=4 > J: padding
+        ]
+    )
+    torch.testing.assert_close(expected[:3, 0], torch.full((3,), 0.5))  # sanity of the hand values
+    torch.testing.assert_close(expected[:3, 1], torch.tensor([1 / 3, 2 / 3, 1.0]))
+    got = position_encoding(torch.tensor(J), W, d)  # (W, d)
+    torch.testing.assert_close(got, expected)
+    # batched: a second sentence of 1 word only weights its first position, with l_k1 = k/d
+    both = position_encoding(torch.tensor([J, 1]), W, d)  # (2, W, d)
+    torch.testing.assert_close(both[0], expected)
+    torch.testing.assert_close(both[1], torch.tensor([[0.5, 1.0], [0, 0], [0, 0], [0, 0]]))
+
+
+def test_bag_is_the_position_weighted_sum_of_word_embeddings() -> None:
+    torch.manual_seed(0)
+    bag = PositionEncodedBag(vocab_size=9, dim=3)
+    words = [5, 1, 8]
+    got = bag(torch.tensor([words + [0]]))[0]  # (d,)
+    emb = bag.embedding.weight.detach()
+    J, d = len(words), 3
+    expected = torch.zeros(d)
+    for j, w in enumerate(words, start=1):
+        for k in range(1, d + 1):
+            expected[k - 1] += ((1 - j / J) - (k / d) * (1 - 2 * j / J)) * emb[w, k - 1]
+    torch.testing.assert_close(got, expected)
