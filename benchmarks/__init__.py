@@ -1,0 +1,1 @@
+"""Benchmark harness: training, evaluation, experiments, plots and leaderboards."""

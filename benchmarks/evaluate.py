@@ -1,0 +1,173 @@
+"""Evaluate an agent over test lengths on fixed, seeded test sequences.
+
+For every test length ``L`` the test set is ``samples`` sequences drawn with
+``np.random.default_rng([seed, L])``, in one ``task.sample`` call. So for a
+given ``seed`` and ``L`` every agent sees exactly the same sequences, whatever
+other lengths are evaluated and whatever ``batch_size`` is used. With
+``lengths=None`` the lengths are drawn from the task's training range (row
+``length`` = -1) with ``np.random.default_rng([seed, 0, 2])``. (The training data
+stream is ``default_rng(train_seed)`` and its validation ``default_rng([seed,
+0, 1])``; numpy pads seed lists with zeros, so these keys never collide for
+lengths >= 1.)
+
+The agent runs in chunks of ``batch_size`` under ``torch.no_grad`` in eval mode,
+and the concatenated logits are scored once with ``task.score``, which equals
+the chunk-size-weighted mean of per-chunk scores for the per-sequence bit
+metrics and is exact for per-frame class metrics.
+
+``memtasks eval --checkpoint DIR/model.pt --lengths 10,20,50 --samples 256
+--seed 1234 --out DIR`` writes ``DIR/eval.csv`` (columns ``length, metric,
+value, samples``) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from agents import load_checkpoint
+from memtasks import make_task
+from memtasks.core import Task, check_int
+
+__all__ = ["TRAIN_RANGE", "cli", "evaluate", "evaluate_checkpoint", "eval_rng"]
+
+TRAIN_RANGE = -1
+"""The ``length`` reported for sequences whose lengths are drawn from the training range."""
+
+
+def eval_rng(seed: int, length: int | None) -> np.random.Generator:
+    """The generator of the test set for ``seed`` and ``length`` (``None``: the training range)."""
+    return np.random.default_rng([seed, 0, 2] if length is None else [seed, length])
+
+
+def evaluate(
+    agent: nn.Module,
+    task: Task,
+    lengths: Sequence[int] | None,
+    samples: int,
+    seed: int,
+    batch_size: int = 128,
+) -> pd.DataFrame:
+    """Score ``agent`` on ``samples`` fixed test sequences per length.
+
+    Args:
+        agent: Maps inputs ``(B, T, ...)`` to logits ``(B, T, output_size)`` (an :class:`agents.Agent`).
+        task: The task to draw test sequences from.
+        lengths: Test lengths (the task's length parameter); ``None`` draws lengths from the
+            training range and reports ``length = -1``.
+        samples: Test sequences per length, >= 1.
+        seed: Seed of the test sets, >= 0 (see :func:`eval_rng`).
+        batch_size: Sequences per forward pass, >= 1 (does not change the result).
+
+    Returns:
+        A long DataFrame with columns ``length, metric, value, samples``: one row per length and
+        metric of ``task.score``, lengths in the given order.
+
+    Raises:
+        ValueError, TypeError: bad ``samples``/``seed``/``batch_size``, or a length the task does
+            not allow (the message names ``lengths``).
+    """
+    samples = check_int("samples", samples, 1)
+    seed = check_int("seed", seed, 0)
+    batch_size = check_int("batch_size", batch_size, 1)
+    targets = [None] if lengths is None else list(lengths)
+    if not targets:
+        raise ValueError("lengths must hold at least one length (or be None for the training range)")
+    params = list(agent.parameters())
+    device = params[0].device if params else torch.device("cpu")
+
+    rows = []
+    was_training = agent.training
+    agent.eval()
+    try:
+        for length in targets:
+            try:
+                batch = task.sample(samples, eval_rng(seed, length), length=length)
+            except (ValueError, TypeError) as exc:
+                raise type(exc)(f"lengths: {length!r} is not allowed for {task!r}: {exc}") from exc
+            with torch.no_grad():
+                logits = torch.cat(
+                    [
+                        agent(torch.as_tensor(batch.inputs[i : i + batch_size], device=device))
+                        for i in range(0, samples, batch_size)
+                    ]
+                )
+            for metric, value in task.score(logits, batch).items():
+                rows.append(
+                    {
+                        "length": TRAIN_RANGE if length is None else int(length),
+                        "metric": metric,
+                        "value": float(value),
+                        "samples": samples,
+                    }
+                )
+    finally:
+        agent.train(was_training)
+    return pd.DataFrame(rows, columns=["length", "metric", "value", "samples"])
+
+
+def evaluate_checkpoint(
+    path: str | Path,
+    lengths: Sequence[int] | None,
+    samples: int,
+    seed: int,
+    device: str | torch.device = "auto",
+    batch_size: int = 128,
+) -> pd.DataFrame:
+    """Load a checkpoint (:func:`agents.load_checkpoint`), rebuild its task and :func:`evaluate` it."""
+    agent, task_id, task_kwargs = load_checkpoint(path, device=device)
+    task = make_task(task_id, **task_kwargs)
+    return evaluate(agent, task, lengths, samples, seed, batch_size=batch_size)
+
+
+def _parse_lengths(text: str) -> list[int] | None:
+    if text.strip().lower() == "train":
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--lengths must be comma-separated integers or 'train', got {text!r}"
+        ) from None
+
+
+def cli(argv: list[str]) -> int:
+    """``memtasks eval``: evaluate a checkpoint and write ``eval.csv``."""
+    parser = argparse.ArgumentParser(
+        prog="memtasks eval",
+        description="Evaluate a checkpoint on fixed seeded test sequences per length; writes eval.csv.",
+    )
+    parser.add_argument("--checkpoint", required=True, help="model.pt, or a run folder holding one")
+    parser.add_argument(
+        "--lengths", type=_parse_lengths, default=None,
+        help="comma-separated test lengths, e.g. 10,20,50, or 'train' for the training range (default: train)",
+    )
+    parser.add_argument("--samples", type=int, default=256, help="test sequences per length (default: 256)")
+    parser.add_argument("--seed", type=int, default=1234, help="seed of the test sets (default: 1234)")
+    parser.add_argument("--batch-size", type=int, default=128, help="sequences per forward pass (default: 128)")
+    parser.add_argument("--device", default="auto", help="torch device (default: auto)")
+    parser.add_argument("--out", default=None, help="folder for eval.csv (default: the checkpoint's folder)")
+    args = parser.parse_args(argv)
+
+    path = Path(args.checkpoint)
+    if path.is_dir():
+        path = path / "model.pt"
+    try:
+        frame = evaluate_checkpoint(
+            path, args.lengths, args.samples, args.seed, device=args.device, batch_size=args.batch_size
+        )
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        parser.error(str(exc))
+    out = Path(args.out) if args.out is not None else path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "eval.csv", index=False)
+    table = frame.pivot_table(index="length", columns="metric", values="value", aggfunc="first", sort=False)
+    print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    print(f"wrote {out / 'eval.csv'}")
+    return 0

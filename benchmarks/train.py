@@ -1,0 +1,635 @@
+"""Train one agent on one task: the training loop behind every experiment.
+
+:func:`train` reads top to bottom as
+
+1. build the task, the data stream (``np.random.default_rng(seed)``), the agent
+   (after ``torch.manual_seed(seed)``) and the optimizer;
+2. loop: sample a batch (from a task whose ``max_length`` is the current
+   curriculum length), forward, :func:`agents.sequence_loss`, backward, check
+   the loss and gradient norm are finite, clip, optimizer step, score the batch
+   with ``task.score``;
+3. every ``log_every`` steps append the averaged metrics to ``train.csv``;
+4. grow the curriculum / test for convergence on a running window of the
+   training bit errors (convergence is confirmed on a fresh validation set);
+5. stop at the step limit, the wall-clock budget, convergence or divergence,
+   then write ``model.pt`` (:func:`agents.save_checkpoint`) and ``result.json``.
+
+Files written under ``out_dir`` (when given):
+
+- ``train.csv``: one row per log (header written first, rows flushed as they
+  come, so a killed run leaves a valid prefix): ``step, sequences_seen, wall_s,
+  loss, grad_norm``, the task's score metrics averaged over the training
+  batches since the previous row (``cost_bits, bit_errors, seq_accuracy`` for
+  bit outputs; ``error_rate, accuracy, ...`` for class outputs) and
+  ``curriculum_max_length``. ``loss`` is :func:`agents.sequence_loss` (mean BCE
+  per scored bit, in nats), ``grad_norm`` the gradient norm before clipping.
+- ``model.pt``: the final weights (never NaN: a diverging step is caught before
+  the update), loadable with :func:`agents.load_checkpoint`.
+- ``result.json``: ``dataclasses.asdict(TrainResult)`` plus ``config``,
+  ``device`` and ``torch_version``, written atomically at the end.
+
+The defaults of :class:`TrainConfig` are the harness-wide defaults: change them
+there, the CLI (``memtasks train``) reads them from the dataclass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import agents
+from agents import make_agent, resolve_device, save_checkpoint, sequence_loss
+from agents.optim import OPTIMIZERS, make_optimizer
+from memtasks import make_task
+from memtasks.core import Batch, Task, check_float, check_int
+
+__all__ = ["CURRICULA", "STATUSES", "TrainConfig", "TrainResult", "cli", "parse_kwargs", "train"]
+
+CURRICULA = ("none", "grow")
+"""The values :attr:`TrainConfig.curriculum` accepts."""
+
+STATUSES = ("ok", "converged", "diverged", "failed")
+"""The values :attr:`TrainResult.status` takes."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines one training run (same config and seed => same numbers on CPU)."""
+
+    task: str
+    """Registered task id, e.g. ``"memtasks/Copy-v0"``."""
+    agent: str
+    """Registered agent name (``agents.list_agents()``), e.g. ``"ntm"``."""
+    seed: int = 0
+    """Seeds the data stream (``np.random.default_rng(seed)``) and the agent's initialisation
+    (``torch.manual_seed(seed)``); >= 0."""
+    task_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of ``make_task`` (e.g. ``{"bits": 8, "max_length": 20}``)."""
+    agent_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the agent's config dataclass (e.g. ``{"controller_size": 100}``)."""
+    batch_size: int = 32
+    """Sequences per optimizer step, >= 1."""
+    steps: int | None = 1000
+    """Maximum number of optimizer steps, >= 1; ``None`` = no step limit (then ``minutes`` is required)."""
+    minutes: float | None = None
+    """Wall-clock budget in minutes, > 0, measured from the start of :func:`train` (everything counts:
+    building the agent, scoring, logging, validation); ``None`` = no time limit."""
+    optimizer: str = "adam"
+    """``"adam"``, ``"rmsprop"`` (Graves 2013 centred RMSProp, see :mod:`agents.optim`) or ``"sgd"``."""
+    optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments of the optimizer (e.g. ``{"momentum": 0.9}`` for sgd)."""
+    lr: float = 1e-3
+    """Learning rate, > 0."""
+    clip_norm: float | None = 10.0
+    """Rescale the gradient to at most this global L2 norm, > 0; ``None`` = off."""
+    clip_value: float | None = None
+    """Clip every gradient element to ``[-clip_value, clip_value]`` (the NTM paper: 10), > 0; applied
+    before ``clip_norm``; ``None`` = off."""
+    until_bit_errors: float | None = None
+    """Stop early ("converged") once the running training bit errors per sequence (mean over the last
+    ``running_window`` batches, curriculum finished) fall below this AND a fresh validation set of
+    ``validation_samples`` sequences from the full training range confirms it; > 0, bit outputs only."""
+    running_window: int = 20
+    """Number of most recent training batches whose bit errors make the running estimate used by
+    ``until_bit_errors`` and the curriculum; >= 1. Emptied after each curriculum step and failed
+    validation, so every decision sees ``running_window`` fresh batches."""
+    validation_samples: int = 256
+    """Sequences in the validation set that confirms ``until_bit_errors``; >= 1."""
+    curriculum: str = "none"
+    """``"none"``: sample lengths from the task's full training range. ``"grow"``: start with
+    ``max_length = curriculum_start`` and add ``curriculum_step`` whenever the running bit errors per
+    sequence fall below ``curriculum_threshold``, up to the task's ``max_length`` (bit outputs only)."""
+    curriculum_start: int = 1
+    """First max length of the ``"grow"`` curriculum; must lie in the task's ``[min_length, max_length]``."""
+    curriculum_step: int = 1
+    """How much the ``"grow"`` curriculum raises the max length at a time; >= 1."""
+    curriculum_threshold: float = 1.0
+    """Running bit errors per sequence below which the ``"grow"`` curriculum raises the max length; > 0."""
+    epoch_size: int | None = None
+    """Sequences per epoch (bAbI: its training-set size). When set, ``agent.core.set_progress(epoch)`` is
+    called with ``epoch = sequences_seen // epoch_size`` whenever it changes (MemN2N's linear start);
+    ``None`` = sampled tasks have no epochs (``set_progress(0)`` is still called once); >= 1."""
+    lr_halve_epochs: int | None = None
+    """Halve the learning rate every this many epochs (MemN2N on bAbI: 25); needs ``epoch_size``; >= 1."""
+    log_every: int = 50
+    """Append a row to ``train.csv`` every this many steps (and once at the end); >= 1."""
+    device: str = "auto"
+    """Torch device; ``"auto"`` picks CUDA when present, else the CPU."""
+    threads: int | None = None
+    """``torch.set_num_threads`` for this run (restored afterwards); >= 1; ``None`` = leave as is."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field; raise an error naming the field and its allowed values."""
+        for name in ("task", "agent", "device"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise TypeError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
+        if self.agent not in agents.list_agents():
+            raise ValueError(f"agent must be one of {', '.join(agents.list_agents())}, got {self.agent!r}")
+        for name in ("task_kwargs", "agent_kwargs", "optimizer_kwargs"):
+            if not isinstance(getattr(self, name), dict):
+                raise TypeError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
+        check_int("seed", self.seed, 0)
+        check_int("batch_size", self.batch_size, 1)
+        if self.steps is not None:
+            check_int("steps", self.steps, 1)
+        if self.minutes is not None:
+            _check_positive("minutes", self.minutes)
+        if self.steps is None and self.minutes is None:
+            raise ValueError(
+                "steps and minutes are both None: give a step limit (steps >= 1), "
+                "a wall-clock budget (minutes > 0), or both"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        _check_positive("lr", self.lr)
+        for name in ("clip_norm", "clip_value", "until_bit_errors"):
+            if getattr(self, name) is not None:
+                _check_positive(name, getattr(self, name))
+        check_int("running_window", self.running_window, 1)
+        check_int("validation_samples", self.validation_samples, 1)
+        if self.curriculum not in CURRICULA:
+            raise ValueError(f"curriculum must be one of {', '.join(CURRICULA)}, got {self.curriculum!r}")
+        check_int("curriculum_start", self.curriculum_start, 1)
+        check_int("curriculum_step", self.curriculum_step, 1)
+        _check_positive("curriculum_threshold", self.curriculum_threshold)
+        if self.epoch_size is not None:
+            check_int("epoch_size", self.epoch_size, 1)
+        if self.lr_halve_epochs is not None:
+            check_int("lr_halve_epochs", self.lr_halve_epochs, 1)
+            if self.epoch_size is None:
+                raise ValueError("lr_halve_epochs needs epoch_size (sequences per epoch); it is None")
+        check_int("log_every", self.log_every, 1)
+        if self.threads is not None:
+            check_int("threads", self.threads, 1)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns (and writes to ``result.json`` with the config)."""
+
+    status: str
+    """``"ok"`` (budget used up), ``"converged"`` (``until_bit_errors`` met and confirmed),
+    ``"diverged"`` (NaN/inf loss or gradient norm) or ``"failed"`` (an exception in the loop)."""
+    message: str
+    """Why the run stopped, in words (names the step for diverged/failed runs)."""
+    steps: int
+    """Optimizer steps completed."""
+    sequences_seen: int
+    """Training sequences used by completed steps (``steps * batch_size``)."""
+    wall_s: float
+    """Seconds from the start of :func:`train` to the end of the loop."""
+    converged_sequences: int | None
+    """``sequences_seen`` when convergence was confirmed, else ``None``."""
+    converged_wall_s: float | None
+    """``wall_s`` when convergence was confirmed, else ``None``."""
+    final: dict[str, float]
+    """The last row written to ``train.csv`` (empty if no step completed)."""
+    num_parameters: int
+    """Trainable parameters of the agent."""
+
+
+def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool = True) -> TrainResult:
+    """Train ``config.agent`` on ``config.task`` (see the module docstring for the loop and the files).
+
+    Args:
+        config: The run's configuration (validated again here).
+        out_dir: Folder for ``train.csv``, ``model.pt`` and ``result.json`` (created if missing);
+            ``None`` writes nothing.
+        progress: Show a tqdm progress bar (only on a terminal).
+
+    Returns:
+        The :class:`TrainResult`. Divergence and exceptions inside the training loop do not raise:
+        they end the run with status ``"diverged"`` / ``"failed"`` and a message naming the step.
+
+    Raises:
+        ValueError, TypeError: a bad config value, an unknown task or agent, or a config that does not
+            fit the task (e.g. ``until_bit_errors`` for a task with class outputs).
+    """
+    config.validate()
+    start = time.perf_counter()
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+
+    with _num_threads(config.threads):
+        # -- 1. task, data, agent, optimizer ----------------------------------------------------
+        task = make_task(config.task, **config.task_kwargs)
+        _check_fits_task(config, task)
+        device = resolve_device(config.device)
+        rng = np.random.default_rng(config.seed)  # the training data stream
+        validation_rng = np.random.default_rng([config.seed, 0, 1])  # never touches the training stream
+        torch.manual_seed(config.seed)
+        agent = make_agent(config.agent, task.spec, device=device, **config.agent_kwargs)
+        agent.train()
+        optimizer = make_optimizer(config.optimizer, agent.parameters(), config.lr, **config.optimizer_kwargs)
+        params = [p for p in agent.parameters() if p.requires_grad]
+
+        grow = config.curriculum == "grow"
+        max_length = config.curriculum_start if grow else task.max_length
+        train_task = _with_max_length(config, task, max_length) if grow else task
+        running = deque(maxlen=config.running_window)  # recent training bit errors per sequence
+        metric_keys = _metric_keys(task)
+        log = _CsvLog(out / "train.csv", metric_keys) if out is not None else None
+        pending: list[dict[str, float]] = []  # per-step metrics since the last row
+        final: dict[str, float] = {}
+        epoch = 0
+        agent.core.set_progress(epoch)
+
+        status, message = "ok", ""
+        step = seen = 0
+        converged_sequences: int | None = None
+        converged_wall_s: float | None = None
+        bar = tqdm(total=config.steps, unit="step", disable=None if progress else True, dynamic_ncols=True)
+
+        # -- 2. the training loop ------------------------------------------------------------------
+        try:
+            while True:
+                if config.steps is not None and step >= config.steps:
+                    message = f"reached the step limit (steps={config.steps})"
+                    break
+                if config.minutes is not None and time.perf_counter() - start >= 60.0 * config.minutes:
+                    message = f"used up the wall-clock budget (minutes={config.minutes})"
+                    break
+                if config.epoch_size is not None and seen // config.epoch_size != epoch:
+                    epoch = seen // config.epoch_size
+                    agent.core.set_progress(epoch)
+                    if config.lr_halve_epochs is not None:
+                        for group in optimizer.param_groups:
+                            group["lr"] = config.lr * 0.5 ** (epoch // config.lr_halve_epochs)
+
+                batch = train_task.sample(config.batch_size, rng)
+                inputs, targets, mask = _to_tensors(batch, device)
+                logits = agent(inputs)
+                loss = sequence_loss(logits, targets, mask, task.spec)
+                if not torch.isfinite(loss):
+                    status = "diverged"
+                    message = f"loss is {loss.item()} at step {step + 1}; stopped before updating the weights"
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+                if not torch.isfinite(grad_norm):
+                    status = "diverged"
+                    message = (
+                        f"gradient norm is {grad_norm.item()} at step {step + 1} (loss {loss.item():.6g}); "
+                        "stopped before updating the weights"
+                    )
+                    break
+                if config.clip_value is not None:
+                    torch.nn.utils.clip_grad_value_(params, config.clip_value)
+                if config.clip_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
+                optimizer.step()
+                step += 1
+                seen += batch.batch_size
+
+                metrics = task.score(logits.detach(), batch)
+                pending.append(
+                    {"loss": loss.item(), "grad_norm": grad_norm.item(), **metrics, "max_length": max_length}
+                )
+                if "bit_errors" in metrics:
+                    running.append(metrics["bit_errors"])
+                bar.update(1)
+
+                # -- 3. log -------------------------------------------------------------------------------
+                if step % config.log_every == 0:
+                    final = _row(pending, step, seen, start)
+                    pending.clear()
+                    if log is not None:
+                        log.write(final)
+                    bar.set_postfix(_postfix(final), refresh=False)
+
+                # -- 4. curriculum and convergence, on the running training bit errors -------------
+                window_full = len(running) == config.running_window
+                running_errors = float(np.mean(running)) if running else math.nan
+                until = config.until_bit_errors
+                if grow and max_length < task.max_length:
+                    if window_full and running_errors < config.curriculum_threshold:
+                        max_length = min(max_length + config.curriculum_step, task.max_length)
+                        train_task = _with_max_length(config, task, max_length)
+                        running.clear()
+                elif until is not None and window_full and running_errors < until:
+                    check = _validate(agent, task, validation_rng, config.validation_samples, config.batch_size)
+                    running.clear()
+                    if check["bit_errors"] < until:
+                        status = "converged"
+                        converged_sequences, converged_wall_s = seen, time.perf_counter() - start
+                        message = (
+                            f"converged at step {step} after {seen} sequences: running bit errors "
+                            f"{running_errors:.4g}, validation bit errors {check['bit_errors']:.4g} "
+                            f"< until_bit_errors={until}"
+                        )
+                        break
+        except Exception as exc:  # the run fails; the harness records it and moves on
+            status = "failed"
+            message = f"step {step + 1}: {type(exc).__name__}: {exc}"
+            traceback.print_exc(file=sys.stderr)
+        finally:
+            bar.close()
+
+        # -- 5. last row (steps since the last log), checkpoint, result ------------------------------
+        if pending:
+            final = _row(pending, step, seen, start)
+            if log is not None:
+                log.write(final)
+        if log is not None:
+            log.close()
+        wall_s = time.perf_counter() - start
+        result = TrainResult(
+            status=status,
+            message=message,
+            steps=step,
+            sequences_seen=seen,
+            wall_s=wall_s,
+            converged_sequences=converged_sequences,
+            converged_wall_s=converged_wall_s,
+            final=final,
+            num_parameters=agent.num_parameters(),
+        )
+        if out is not None:
+            extra = {
+                "status": status,
+                "steps": step,
+                "sequences_seen": seen,
+                "train_config": dataclasses.asdict(config),
+            }
+            save_checkpoint(out / "model.pt", agent, config.task, config.task_kwargs, extra=extra)
+            record = {
+                **dataclasses.asdict(result),
+                "config": dataclasses.asdict(config),
+                "device": str(device),
+                "torch_version": torch.__version__,
+            }
+            _write_text_atomic(out / "result.json", json.dumps(record, indent=2) + "\n")
+        return result
+
+
+# -- helpers of the loop ---------------------------------------------------------------------------
+
+
+def _check_positive(name: str, value: Any) -> float:
+    value = check_float(name, value)
+    if value <= 0.0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return value
+
+
+@contextmanager
+def _num_threads(threads: int | None) -> Iterator[None]:
+    """Set torch's intra-op threads for the block, then restore them."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _check_fits_task(config: TrainConfig, task: Task) -> None:
+    """Refuse settings that need bit outputs or a length range the task does not have."""
+    bits = task.spec.output_kind == "bits"
+    if config.until_bit_errors is not None and not bits:
+        raise ValueError(
+            f"until_bit_errors needs a task with bit outputs; {config.task} has {task.spec.output_kind!r} outputs"
+        )
+    if config.curriculum == "grow":
+        if not bits:
+            raise ValueError(
+                f"curriculum 'grow' needs a task with bit outputs; "
+                f"{config.task} has {task.spec.output_kind!r} outputs"
+            )
+        check_int("curriculum_start", config.curriculum_start, task.min_length, task.max_length)
+
+
+def _with_max_length(config: TrainConfig, task: Task, max_length: int) -> Task:
+    """The training task with its ``max_length`` replaced (the curriculum's current range)."""
+    if max_length == task.max_length:
+        return task
+    shorter = make_task(config.task, **{**config.task_kwargs, "max_length": max_length})
+    if shorter.spec != task.spec:
+        raise ValueError(f"{config.task}: changing max_length changed the task's spec; 'grow' cannot be used")
+    return shorter
+
+
+def _metric_keys(task: Task) -> list[str]:
+    """The names ``task.score`` returns, from scoring zeros on a throw-away batch."""
+    batch = task.sample(1, np.random.default_rng(0), length=task.min_length)
+    zeros = np.zeros(batch.targets.shape[:2] + (task.spec.output_size,), np.float32)
+    return list(task.score(zeros, batch))
+
+
+def _to_tensors(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (
+        torch.as_tensor(batch.inputs, device=device),
+        torch.as_tensor(batch.targets, device=device),
+        torch.as_tensor(batch.mask, device=device),
+    )
+
+
+@torch.no_grad()
+def _validate(
+    agent: agents.Agent, task: Task, rng: np.random.Generator, samples: int, batch_size: int
+) -> dict[str, float]:
+    """Score ``samples`` fresh sequences from the full training range, in chunks of ``batch_size``."""
+    agent.eval()
+    try:
+        batch = task.sample(samples, rng)
+        logits = [
+            agent(_to_tensors(batch[i : i + batch_size], agent.device)[0]) for i in range(0, samples, batch_size)
+        ]
+        return task.score(torch.cat(logits), batch)
+    finally:
+        agent.train()
+
+
+def _row(pending: list[dict[str, float]], step: int, seen: int, start: float) -> dict[str, float]:
+    """One ``train.csv`` row: the mean of every metric over the steps since the last row, and the
+    curriculum max length of the last of those steps."""
+    means = {key: float(np.mean([p[key] for p in pending])) for key in pending[0] if key != "max_length"}
+    return {
+        "step": step,
+        "sequences_seen": seen,
+        "wall_s": round(time.perf_counter() - start, 3),
+        **means,
+        "curriculum_max_length": pending[-1]["max_length"],
+    }
+
+
+def _postfix(row: dict[str, float]) -> dict[str, str]:
+    keys = ("cost_bits", "bit_errors") if "bit_errors" in row else ("loss", "error_rate")
+    postfix = {key: f"{row[key]:.3g}" for key in keys if key in row}
+    postfix["max_len"] = str(row["curriculum_max_length"])
+    return postfix
+
+
+class _CsvLog:
+    """``train.csv`` written row by row, flushed after each, header first."""
+
+    def __init__(self, path: Path, metric_keys: list[str]) -> None:
+        columns = ["step", "sequences_seen", "wall_s", "loss", "grad_norm", *metric_keys, "curriculum_max_length"]
+        self._file = open(path, "w", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=columns, extrasaction="ignore")
+        self._writer.writeheader()
+        self._file.flush()
+
+    def write(self, row: dict[str, float]) -> None:
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then ``os.replace`` it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- command line ------------------------------------------------------------------------------------
+
+
+def parse_kwargs(text: str, name: str = "kwargs") -> dict[str, Any]:
+    """Parse ``'{"bits": 8}'`` (JSON) or ``"bits=8,controller=lstm"`` into a dict.
+
+    In the ``key=value`` form each value is read as JSON when it parses (``8``, ``0.5``, ``true``,
+    ``null``), else kept as a string; use the JSON form for lists.
+
+    Raises:
+        ValueError: malformed text, naming ``name``.
+    """
+    text = text.strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{name}: invalid JSON {text!r}: {exc}") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"{name}: expected a JSON object, got {text!r}")
+        return value
+    result: dict[str, Any] = {}
+    for item in text.split(","):
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{name}: expected key=value pairs separated by commas, got {item!r} in {text!r}")
+        try:
+            result[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            result[key.strip()] = raw.strip()
+    return result
+
+
+def _optional(kind: type) -> Any:
+    """An argparse type accepting ``none`` for ``None``."""
+
+    def convert(text: str) -> Any:
+        return None if text.lower() == "none" else kind(text)
+
+    convert.__name__ = f"{kind.__name__} or none"
+    return convert
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    parser = argparse.ArgumentParser(
+        prog="memtasks train",
+        description="Train one agent on one task; writes train.csv, model.pt and result.json to --out.",
+        argument_default=argparse.SUPPRESS,  # unset flags keep TrainConfig's defaults
+    )
+
+    def add(flag: str, help: str, **kwargs: Any) -> None:
+        dest = flag.lstrip("-").replace("-", "_")
+        dest = {"clip": "clip_norm"}.get(dest, dest)
+        if dest in defaults:
+            help += f" (default: {defaults[dest]})"
+        parser.add_argument(flag, dest=dest, help=help, **kwargs)
+
+    add("--task", "task id, e.g. memtasks/Copy-v0", required=True)
+    add("--agent", f"agent name: {', '.join(agents.list_agents())}", required=True)
+    add("--seed", "seed of the data stream and the initialisation", type=int)
+    add("--task-kwargs", "task arguments, JSON or key=val,... (e.g. bits=8,max_length=20)", type=str)
+    add("--agent-kwargs", "agent config overrides, JSON or key=val,...", type=str)
+    add("--batch-size", "sequences per step", type=int)
+    add("--steps", "max optimizer steps, or 'none'; none when only --minutes is given", type=_optional(int))
+    add("--minutes", "wall-clock budget in minutes, or 'none'", type=_optional(float))
+    add("--optimizer", "optimizer", choices=OPTIMIZERS)
+    add("--optimizer-kwargs", "extra optimizer arguments, JSON or key=val,...", type=str)
+    add("--lr", "learning rate", type=float)
+    add("--clip", "gradient-norm clipping, or 'none'", type=_optional(float), metavar="CLIP")
+    add("--clip-value", "elementwise gradient clipping (paper: 10), or 'none'", type=_optional(float))
+    add(
+        "--until-bit-errors",
+        "stop once running train and validation bit errors per sequence are below this, or 'none'",
+        type=_optional(float),
+    )
+    add("--running-window", "batches in the running bit-error estimate", type=int)
+    add("--validation-samples", "sequences that confirm --until-bit-errors", type=int)
+    add("--curriculum", "length curriculum", choices=CURRICULA)
+    add("--curriculum-start", "first max length of the grow curriculum", type=int)
+    add("--curriculum-step", "max-length increment of the grow curriculum", type=int)
+    add("--curriculum-threshold", "running bit errors per sequence that trigger growth", type=float)
+    add("--epoch-size", "sequences per epoch (calls the core's set_progress), or 'none'", type=_optional(int))
+    add("--lr-halve-epochs", "halve the lr every this many epochs, or 'none'", type=_optional(int))
+    add("--log-every", "steps between rows of train.csv", type=int)
+    add("--device", "torch device: auto, cpu, cuda, ...", type=str)
+    add("--threads", "torch.set_num_threads for the run, or 'none'", type=_optional(int))
+    parser.add_argument("--out", required=True, help="output folder (created if missing)")
+    parser.add_argument("--no-progress", action="store_true", default=False, help="hide the progress bar")
+    return parser
+
+
+def cli(argv: list[str]) -> int:
+    """``memtasks train ...``: exit status 0 for ok/converged, 1 for diverged/failed, 2 for bad arguments."""
+    parser = _build_parser()
+    args = vars(parser.parse_args(argv))
+    out, progress = args.pop("out"), not args.pop("no_progress")
+    try:
+        for key in ("task_kwargs", "agent_kwargs", "optimizer_kwargs"):
+            if key in args:
+                args[key] = parse_kwargs(args[key], "--" + key.replace("_", "-"))
+        if "minutes" in args and "steps" not in args:
+            args["steps"] = None  # a time budget alone means no step limit
+        config = TrainConfig(**args)
+        result = train(config, out, progress=progress)
+    except (ValueError, TypeError) as exc:
+        parser.error(str(exc))  # exits with status 2
+    print(f"{result.status}: {result.message}")
+    print(
+        f"steps {result.steps}, sequences {result.sequences_seen}, {result.wall_s:.1f} s, "
+        f"{result.num_parameters} parameters; files in {out}"
+    )
+    if result.final:
+        print("last log: " + ", ".join(f"{k}={v:.4g}" for k, v in result.final.items()))
+    return 0 if result.status in ("ok", "converged") else 1

@@ -1,0 +1,353 @@
+"""The training harness: loss, checkpoints, train(), evaluate() and their command lines."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import agents.base
+from agents import load_checkpoint, make_agent, save_checkpoint, sequence_loss
+from agents.base import AgentConfig, AgentInfo, Core
+from benchmarks.evaluate import evaluate, evaluate_checkpoint
+from benchmarks.train import TrainConfig, parse_kwargs, train
+from memtasks import TaskSpec, make_task
+from memtasks.cli import main
+
+TASK = "memtasks/Copy-v0"
+TASK_KWARGS = {"bits": 4, "max_length": 3}
+LSTM_KWARGS = {"hidden_size": 8, "num_layers": 1}
+
+
+def tiny(**overrides) -> TrainConfig:
+    """A run that takes well under a second."""
+    fields = dict(
+        task=TASK, agent="lstm", task_kwargs=TASK_KWARGS, agent_kwargs=LSTM_KWARGS,
+        batch_size=4, steps=6, log_every=2, threads=1,
+    )
+    return TrainConfig(**{**fields, **overrides})
+
+
+def read_csv(path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# -- sequence_loss ------------------------------------------------------------------------------------
+
+
+def test_bit_loss_is_the_mean_bce_over_scored_elements_and_ignores_the_rest():
+    spec = TaskSpec("bits", 3, "bits", 2)
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 2)
+    targets = torch.randint(0, 2, (2, 3, 2)).float()
+    mask = torch.tensor([[0.0, 1.0, 1.0], [0.0, 0.0, 1.0]])
+    p = torch.sigmoid(logits)
+    bce = -(targets * p.log() + (1 - targets) * (1 - p).log())
+    expected = (bce * mask[..., None]).sum() / (3 * 2)  # 3 scored steps x 2 bits
+    torch.testing.assert_close(sequence_loss(logits, targets, mask, spec), expected)
+    wild = logits.clone()
+    wild[mask == 0] = 1e4  # unscored steps do not count
+    torch.testing.assert_close(sequence_loss(wild, targets, mask, spec), expected)
+
+
+def test_class_loss_is_the_mean_cross_entropy_over_scored_frames():
+    spec = TaskSpec("tokens", 2, "classes", 4, vocab=("<pad>", "a"))
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 4, requires_grad=True)
+    targets = torch.tensor([[1, 2, 3], [0, 999, 2]])  # 999 sits on an unscored frame
+    mask = torch.tensor([[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    log_p = torch.log_softmax(logits, -1)
+    expected = -(log_p[0, 0, 1] + log_p[0, 2, 3] + log_p[1, 0, 0]) / 3
+    loss = sequence_loss(logits, targets, mask, spec)
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert logits.grad[:, 1].abs().sum() == 0  # no gradient from unscored frames
+
+
+def test_loss_errors():
+    spec = TaskSpec("bits", 3, "bits", 2)
+    with pytest.raises(ValueError, match="no scored step"):
+        sequence_loss(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2), torch.zeros(1, 2), spec)
+    with pytest.raises(ValueError, match=r"logits must have shape \(1, 2, 2\)"):
+        sequence_loss(torch.zeros(1, 2, 3), torch.zeros(1, 2, 2), torch.ones(1, 2), spec)
+
+
+# -- checkpoints ---------------------------------------------------------------------------------------
+
+
+def test_checkpoint_round_trip_reproduces_logits(tmp_path):
+    task = make_task(TASK, **TASK_KWARGS)
+    torch.manual_seed(3)
+    agent = make_agent("lstm", task.spec, device="cpu", **LSTM_KWARGS)
+    path = save_checkpoint(tmp_path / "sub" / "model.pt", agent, TASK, TASK_KWARGS, extra={"step": 7, "note": [1, 2.5]})
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary file left behind
+
+    payload = torch.load(path, weights_only=True)  # plain data only
+    assert payload["agent"] == "lstm" and payload["config"]["hidden_size"] == 8
+    assert payload["extra"] == {"step": 7, "note": [1, 2.5]}
+
+    rng_before = torch.get_rng_state()
+    loaded, task_id, task_kwargs = load_checkpoint(path, device="cpu")
+    assert torch.equal(torch.get_rng_state(), rng_before)  # loading does not disturb torch's RNG
+    assert (task_id, task_kwargs) == (TASK, TASK_KWARGS)
+    assert not loaded.training
+    inputs = torch.as_tensor(task.sample(5, np.random.default_rng(0)).inputs)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(inputs), agent(inputs), rtol=0, atol=0)
+
+
+def test_checkpoint_refuses_non_plain_data_and_unknown_versions(tmp_path):
+    agent = make_agent("lstm", make_task(TASK, **TASK_KWARGS).spec, device="cpu", **LSTM_KWARGS)
+    with pytest.raises(TypeError, match=r"extra\['bad'\] is a set"):
+        save_checkpoint(tmp_path / "a.pt", agent, TASK, TASK_KWARGS, extra={"bad": {1, 2}})
+    assert not (tmp_path / "a.pt").exists()
+    torch.save({"format_version": 99}, tmp_path / "b.pt")
+    with pytest.raises(ValueError, match="format_version 99"):
+        load_checkpoint(tmp_path / "b.pt")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+# -- train ---------------------------------------------------------------------------------------------
+
+
+def test_cli_train_end_to_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main([
+        "train", "--task", TASK, "--agent", "lstm", "--seed", "0", "--batch-size", "4", "--steps", "5",
+        "--log-every", "2", "--task-kwargs", "bits=4,max_length=3", "--agent-kwargs", '{"hidden_size": 8, "num_layers": 1}',
+        "--optimizer", "rmsprop", "--lr", "1e-3", "--clip-value", "10", "--threads", "1", "--no-progress", "--out", str(out),
+    ])
+    assert rc == 0
+    assert "ok: reached the step limit (steps=5)" in capsys.readouterr().out
+    rows = read_csv(out / "train.csv")
+    assert [int(r["step"]) for r in rows] == [2, 4, 5]  # every 2 steps, and at the end
+    assert list(rows[0]) == [
+        "step", "sequences_seen", "wall_s", "loss", "grad_norm",
+        "cost_bits", "bit_errors", "seq_accuracy", "curriculum_max_length",
+    ]
+    assert rows[-1]["sequences_seen"] == "20" and rows[-1]["curriculum_max_length"] == "3"
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "ok" and result["steps"] == 5 and result["sequences_seen"] == 20
+    assert result["config"]["optimizer"] == "rmsprop" and result["config"]["clip_value"] == 10.0
+    assert result["final"]["step"] == 5 and result["num_parameters"] > 0
+    payload = torch.load(out / "model.pt", weights_only=True)
+    assert payload["extra"]["steps"] == 5
+
+
+def test_same_seed_gives_the_same_numbers(tmp_path):
+    a = train(tiny(seed=1), tmp_path / "a", progress=False)
+    b = train(tiny(seed=1), tmp_path / "b", progress=False)
+    c = train(tiny(seed=2), tmp_path / "c", progress=False)
+    fa, fb, fc = (pd.read_csv(tmp_path / d / "train.csv").drop(columns="wall_s") for d in "abc")
+    pd.testing.assert_frame_equal(fa, fb)
+    assert not fa["loss"].equals(fc["loss"])
+    assert a.final["loss"] == b.final["loss"] != c.final["loss"]
+    sa, sb = (torch.load(tmp_path / d / "model.pt", weights_only=True)["state_dict"] for d in "ab")
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_curriculum_grows_and_until_bit_errors_converges(tmp_path):
+    # thresholds so high that every check passes: the max length grows every 2 steps, then
+    # the run converges once the window is full again and validation confirms
+    config = tiny(
+        steps=50, log_every=1, curriculum="grow", curriculum_start=1, curriculum_threshold=1e6,
+        running_window=2, until_bit_errors=1e6, validation_samples=8,
+    )
+    result = train(config, tmp_path, progress=False)
+    rows = read_csv(tmp_path / "train.csv")
+    assert [int(r["curriculum_max_length"]) for r in rows] == [1, 1, 2, 2, 3, 3]
+    assert result.status == "converged" and result.steps == 6
+    assert result.converged_sequences == 24 and result.converged_wall_s <= result.wall_s
+    assert "validation bit errors" in result.message
+
+
+def test_minutes_budget_alone(tmp_path):
+    result = train(tiny(steps=None, minutes=1e-4), None, progress=False)
+    assert result.status == "ok" and "minutes=0.0001" in result.message
+
+
+@dataclass
+class _BrokenConfig(AgentConfig):
+    """A test core that turns bad at a given call of its forward pass."""
+
+    bad_call: int = 3
+    """1-based forward call that goes wrong."""
+    mode: str = "nan_loss"
+    """``"nan_loss"``, ``"nan_grad"`` (finite loss, NaN gradient) or ``"raise"``."""
+
+
+class _BrokenCore(Core):
+    def __init__(self, input_size: int, config: _BrokenConfig) -> None:
+        super().__init__()
+        self.linear = nn.Linear(input_size, 4)
+        self.output_size = 4
+        self.config = config
+        self.calls = 0
+
+    def initial_state(self, batch_size, device):
+        return None
+
+    def step(self, x, state):
+        return self.linear(x), state
+
+    def forward(self, x):
+        self.calls += 1
+        y = self.linear(x)
+        if self.calls >= self.config.bad_call:
+            if self.config.mode == "nan_loss":
+                return y * float("nan")
+            if self.config.mode == "nan_grad":
+                return y + (y * 0).sqrt()  # value unchanged; d sqrt(0) = inf, times 0 = NaN
+            raise RuntimeError("boom")
+        return y
+
+
+@pytest.fixture
+def broken_agent(monkeypatch):
+    """Registers the agent ``broken`` for one test only."""
+    monkeypatch.setitem(agents.base._AGENTS, "broken", AgentInfo("broken", _BrokenConfig, _BrokenCore, "test"))
+    return "broken"
+
+
+@pytest.mark.parametrize(
+    "mode, status, message",
+    [
+        ("nan_loss", "diverged", "loss is nan at step 3"),
+        ("nan_grad", "diverged", "gradient norm is nan at step 3"),
+        ("raise", "failed", "step 3: RuntimeError: boom"),
+    ],
+)
+def test_divergence_and_failure_stop_the_run_and_are_recorded(tmp_path, broken_agent, mode, status, message):
+    config = tiny(agent=broken_agent, agent_kwargs={"mode": mode}, steps=10, log_every=1)
+    result = train(config, tmp_path, progress=False)
+    assert result.status == status and message in result.message
+    assert result.steps == 2 and result.final["step"] == 2
+    recorded = json.loads((tmp_path / "result.json").read_text())
+    assert recorded["status"] == status and message in recorded["message"]
+    assert [r["step"] for r in read_csv(tmp_path / "train.csv")] == ["1", "2"]
+    state = torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values())  # the bad step never reached the weights
+
+
+@pytest.mark.parametrize(
+    "overrides, error, match",
+    [
+        ({"batch_size": 0}, ValueError, r"batch_size must be an integer in \[1, inf\], got 0"),
+        ({"optimizer": "adagrad"}, ValueError, "optimizer must be one of adam, rmsprop, sgd, got 'adagrad'"),
+        ({"steps": None, "minutes": None}, ValueError, "steps and minutes are both None"),
+        ({"agent": "transformer"}, ValueError, "agent must be one of lstm"),
+        ({"lr": 0.0}, ValueError, "lr must be a finite number > 0"),
+        ({"curriculum": "shrink"}, ValueError, "curriculum must be one of none, grow"),
+        ({"lr_halve_epochs": 25}, ValueError, "lr_halve_epochs needs epoch_size"),
+        ({"steps": 2.5}, TypeError, "steps must be an integer"),
+    ],
+)
+def test_bad_config_values_name_the_field(overrides, error, match):
+    with pytest.raises(error, match=match):
+        tiny(**overrides)
+
+
+def test_config_that_does_not_fit_the_task():
+    with pytest.raises(ValueError, match=r"curriculum_start must be an integer in \[1, 3\], got 5"):
+        train(tiny(curriculum="grow", curriculum_start=5), progress=False)
+
+
+def test_cli_train_bad_arguments_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--task", TASK, "--agent", "lstm", "--batch-size", "0", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "batch_size must be an integer in [1, inf], got 0" in capsys.readouterr().err
+
+
+def test_parse_kwargs():
+    assert parse_kwargs("bits=8,name=lstm,flag=true,x=null,f=0.5") == {
+        "bits": 8, "name": "lstm", "flag": True, "x": None, "f": 0.5
+    }
+    assert parse_kwargs('{"sizes": [1, 2]}') == {"sizes": [1, 2]}
+    assert parse_kwargs("") == {}
+    with pytest.raises(ValueError, match="--task-kwargs: expected key=value"):
+        parse_kwargs("bits", "--task-kwargs")
+
+
+# -- evaluate ------------------------------------------------------------------------------------------
+
+
+class _Recorder(nn.Module):
+    """Returns zero logits and keeps every input batch it saw."""
+
+    def __init__(self, output_size: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(()))
+        self.output_size = output_size
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        self.seen.append(inputs.clone())
+        return torch.zeros(*inputs.shape[:2], self.output_size)
+
+
+def _inputs_seen(lengths, batch_size=128, seed=7):
+    task = make_task(TASK, **TASK_KWARGS)
+    rec = _Recorder(task.spec.output_size)
+    frame = evaluate(rec, task, lengths, samples=10, seed=seed, batch_size=batch_size)
+    return rec.seen, frame
+
+
+def test_evaluate_uses_the_same_sequences_for_every_agent_and_each_length_independently():
+    first, frame = _inputs_seen([3, 5])
+    second, _ = _inputs_seen([3, 5])
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    alone, _ = _inputs_seen([5])
+    assert torch.equal(alone[0], first[1])  # length 5 does not depend on evaluating length 3 first
+    chunked, _ = _inputs_seen([5], batch_size=3)
+    assert [c.shape[0] for c in chunked] == [3, 3, 3, 1] and torch.equal(torch.cat(chunked), alone[0])
+    other_seed, _ = _inputs_seen([5], seed=8)
+    assert not torch.equal(other_seed[0], alone[0])
+
+    assert list(frame.columns) == ["length", "metric", "value", "samples"]
+    assert frame["length"].tolist() == [3] * 3 + [5] * 3
+    assert frame["metric"].tolist()[:3] == ["cost_bits", "bit_errors", "seq_accuracy"]
+    # zero logits: every bit costs exactly 1 bit, half of them are wrong on average
+    assert frame.set_index(["length", "metric"]).loc[(5, "cost_bits"), "value"] == pytest.approx(5 * 4)
+
+
+def test_evaluate_training_range_and_bad_lengths():
+    seen, frame = _inputs_seen(None)
+    assert set(frame["length"]) == {-1} and len(seen) == 1
+    task = make_task(TASK, **TASK_KWARGS)
+    with pytest.raises(ValueError, match=r"lengths: 0 is not allowed for Copy"):
+        evaluate(_Recorder(4), task, [2, 0], samples=4, seed=0)
+
+
+def test_evaluate_restores_the_training_mode_and_real_agents_differ(tmp_path):
+    task = make_task(TASK, **TASK_KWARGS)
+    torch.manual_seed(0)
+    a = make_agent("lstm", task.spec, device="cpu", **LSTM_KWARGS)
+    b = make_agent("lstm", task.spec, device="cpu", **LSTM_KWARGS)
+    fa = evaluate(a, task, [2], samples=16, seed=0)
+    assert a.training
+    save_checkpoint(tmp_path / "a.pt", a, TASK, TASK_KWARGS)
+    pd.testing.assert_frame_equal(evaluate_checkpoint(tmp_path / "a.pt", [2], 16, 0, device="cpu"), fa)
+    assert not fa["value"].equals(evaluate(b, task, [2], samples=16, seed=0)["value"])
+
+
+def test_cli_eval_writes_eval_csv(tmp_path, capsys):
+    train(tiny(), tmp_path, progress=False)
+    rc = main([
+        "eval", "--checkpoint", str(tmp_path / "model.pt"), "--lengths", "2,6", "--samples", "8",
+        "--seed", "1234", "--device", "cpu", "--out", str(tmp_path / "eval"),
+    ])
+    assert rc == 0
+    assert "bit_errors" in capsys.readouterr().out
+    frame = pd.read_csv(tmp_path / "eval" / "eval.csv")
+    assert len(frame) == 2 * 3 and set(frame["length"]) == {2, 6} and (frame["samples"] == 8).all()
+    assert frame["value"].map(math.isfinite).all()
