@@ -1,0 +1,425 @@
+"""Leaderboards: per task, how well each agent does at the training lengths and beyond.
+
+``results/<experiment>/leaderboard.md`` (written by ``memtasks run``) has one
+table per task with a row per agent:
+
+- **parameters** of the agent;
+- the **score**, as mean ± standard deviation over seeds (and the maximum, the
+  worst seed), at the *training lengths* (the test lengths up to the longest
+  training length, averaged per seed) and at each longer test length. The
+  score is bit errors per sequence for tasks with bit outputs and the error
+  rate in % for tasks with class outputs (bAbI); lower is better;
+- **to converge**: sequences seen and wall time until ``until_bit_errors`` was
+  met (mean over the seeds that converged), or "not converged";
+- **status**: how many seeds finished ok, converged, diverged or failed, with
+  the reason of every diverged or failed seed. An agent whose seeds all failed
+  is still listed (last, without scores) rather than dropped.
+
+Rows are ranked by the mean over seeds of the score at the training lengths
+(ascending), ties broken by the score at the longest test length; the file
+says so above each table.
+
+``memtasks leaderboard results/`` writes ``results/LEADERBOARD.md``: every
+experiment's tables (one section each) and a combined per-task ranking of
+every (experiment, agent) pair. ``memtasks leaderboard results/<experiment>``
+rewrites that experiment's ``leaderboard.md``.
+
+Everything is computed from ``runs.csv`` and ``experiment.json`` (training
+ranges, parameter counts, statuses, convergence); without ``experiment.json``
+the table still ranks the agents, over all test lengths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.results import RUNS_FILE, read_manifest, read_runs, write_text_atomic
+
+__all__ = [
+    "LEADERBOARD_FILE",
+    "MERGED_FILE",
+    "Score",
+    "cli",
+    "experiment_leaderboard",
+    "merge_leaderboards",
+    "score_for",
+    "task_table",
+    "write_leaderboard",
+]
+
+LEADERBOARD_FILE = "leaderboard.md"
+"""One experiment's leaderboard, next to its runs.csv."""
+MERGED_FILE = "LEADERBOARD.md"
+"""Every experiment's leaderboard, in the results root."""
+
+MAX_LENGTH_COLUMNS = 6
+"""At most this many longer-length columns per table (evenly spaced, always the longest); runs.csv has all."""
+
+
+@dataclass(frozen=True)
+class Score:
+    """The score a task is ranked by."""
+
+    metric: str
+    """Metric of the eval rows in runs.csv (``bit_errors`` or ``error_rate``)."""
+    label: str
+    """Words for table headers."""
+    scale: float
+    """Multiplier from the metric to the shown number (100 for a rate shown in %)."""
+
+
+BIT_SCORE = Score("bit_errors", "bit errors per sequence", 1.0)
+"""The score of tasks with bit outputs."""
+CLASS_SCORE = Score("error_rate", "error %", 100.0)
+"""The score of tasks with class outputs."""
+
+
+def score_for(metrics: Sequence[str]) -> Score:
+    """The score of a task whose eval rows have these metrics (bit errors if present, else error rate)."""
+    return BIT_SCORE if "bit_errors" in set(metrics) or "error_rate" not in set(metrics) else CLASS_SCORE
+
+
+# -- per-cell scores --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _AgentRow:
+    """One agent's aggregated line of a task table."""
+
+    agent: str
+    parameters: int | None
+    train: list[float]  # per evaluated seed: mean score at the training lengths
+    longer: dict[int, list[float]]  # test length -> per evaluated seed score
+    converged: list[tuple[int, float]]  # (sequences, wall_s) of the seeds that converged
+    seeds: int
+    statuses: list[tuple[int, str, str]]  # (seed, status, message) of every cell
+
+    @property
+    def rank_key(self) -> tuple[float, float, str]:
+        train = float(np.mean(self.train)) if self.train else math.inf
+        longest = self.longer[max(self.longer)] if self.longer else []
+        tail = float(np.mean(longest)) if longest else math.inf
+        return (train, tail, self.agent)
+
+
+def _cells_of(manifest: dict[str, Any] | None, task: str) -> list[dict[str, Any]]:
+    return [c for c in (manifest or {}).get("cells", []) if c.get("task") == task]
+
+
+def _agent_rows(
+    runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, score: Score
+) -> tuple[list[_AgentRow], list[int], int | None]:
+    """Aggregate one task's eval rows per agent; returns the rows, the longer lengths, the training max."""
+    evals = runs[(runs["task"] == task) & (runs["phase"] == "eval") & (runs["metric"] == score.metric)]
+    cells = _cells_of(manifest, task)
+    task_info = (manifest or {}).get("tasks", {}).get(task, {})
+    train_max = task_info.get("max_length")
+    lengths = sorted(int(x) for x in evals["length"].dropna().unique())
+    longer = [L for L in lengths if train_max is not None and L > train_max]
+
+    agents = list(dict.fromkeys([c["agent"] for c in cells] + list(evals["agent"].unique())))
+    rows = []
+    for agent in agents:
+        mine = evals[evals["agent"] == agent]
+        agent_cells = [c for c in cells if c["agent"] == agent]
+        seeds = sorted({int(c["seed"]) for c in agent_cells} | {int(s) for s in mine["seed"].unique()})
+        row = _AgentRow(agent, None, [], {L: [] for L in longer}, [], len(seeds), [])
+        params = [c.get("num_parameters") for c in agent_cells if c.get("num_parameters") is not None]
+        row.parameters = int(params[0]) if params else None
+        for seed in seeds:
+            values = mine[mine["seed"] == seed]
+            cell = next((c for c in agent_cells if int(c["seed"]) == seed), {})
+            status = cell.get("status", "ok" if len(values) else "unfinished")  # no experiment.json: ok if measured
+            row.statuses.append((seed, status, cell.get("message", "")))
+            if cell.get("converged_sequences") is not None:
+                row.converged.append((int(cell["converged_sequences"]), float(cell.get("converged_wall_s") or 0.0)))
+            if values.empty:
+                continue
+            cell_max = (cell.get("train_range") or [None, train_max])[1]
+            inside = values if cell_max is None else values[values["length"] <= cell_max]
+            if not inside.empty:
+                row.train.append(float(inside["value"].mean()) * score.scale)
+            for L in longer:
+                at = values[values["length"] == L]
+                if not at.empty:
+                    row.longer[L].append(float(at["value"].mean()) * score.scale)
+        rows.append(row)
+    rows.sort(key=lambda r: r.rank_key)
+    return rows, longer, train_max
+
+
+# -- formatting ---------------------------------------------------------------------------------------------
+
+
+def _num(value: float, digits: int = 3) -> str:
+    """``digits`` significant digits, thousands separated, no exponent for everyday magnitudes."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 10**digits:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def _stat(values: list[float]) -> str:
+    """``mean ± sd (max m)`` over seeds; one seed shows just the value; none a dash."""
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return _num(values[0])
+    sd = float(np.std(values, ddof=1))  # sample sd over seeds
+    return f"{_num(float(np.mean(values)))} ± {_num(sd, 2)} (max {_num(max(values))})"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _converge(row: _AgentRow) -> tuple[str, str]:
+    if not row.converged:
+        return "not converged", "not converged"
+    seqs = [s for s, _ in row.converged]
+    walls = [w for _, w in row.converged]
+    suffix = "" if len(row.converged) == row.seeds else f" ({len(row.converged)}/{row.seeds} seeds)"
+    return f"{_num(float(np.mean(seqs)))}{suffix}", f"{_duration(float(np.mean(walls)))}{suffix}"
+
+
+def _cell_text(text: str, limit: int = 160) -> str:
+    """Make free text safe inside a Markdown table cell."""
+    text = " ".join(str(text).split()).replace("|", "\\|")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _status(row: _AgentRow) -> str:
+    counts: dict[str, int] = {}
+    for _, status, _ in row.statuses:
+        counts[status] = counts.get(status, 0) + 1
+    text = ", ".join(f"{status} {n}/{row.seeds}" for status, n in counts.items())
+    reasons = [f"seed {seed} {status}: {msg}" for seed, status, msg in row.statuses if status in ("failed", "diverged")]
+    return _cell_text(text + ("; " + "; ".join(reasons) if reasons else ""), 400)
+
+
+def _pick_lengths(longer: list[int]) -> list[int]:
+    if len(longer) <= MAX_LENGTH_COLUMNS:
+        return longer
+    idx = np.unique(np.linspace(0, len(longer) - 1, MAX_LENGTH_COLUMNS).round().astype(int))
+    return [longer[i] for i in idx]
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def task_table(runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, heading_level: int = 2) -> str:
+    """The Markdown section of one task: ranking statement, table, notes.
+
+    Args:
+        runs: The experiment's runs.csv (:func:`benchmarks.results.read_runs`).
+        manifest: Its experiment.json, or ``None``.
+        task: Task id.
+        heading_level: Markdown level of the task's heading.
+    """
+    metrics = runs[(runs["task"] == task) & (runs["phase"] == "eval")]["metric"].unique()
+    task_info = (manifest or {}).get("tasks", {}).get(task, {})
+    if not len(metrics):
+        metrics = ["error_rate"] if task_info.get("output_kind") == "classes" else ["bit_errors"]
+    score = score_for(list(metrics))
+    rows, longer, train_max = _agent_rows(runs, manifest, task, score)
+    shown = _pick_lengths(longer)
+    seeds = max((r.seeds for r in rows), default=0)
+    if train_max is not None:
+        train_col = f"training lengths (≤ {train_max})"
+        rank_words = (
+            f"the mean over seeds of the {score.label} at the training lengths "
+            f"(test lengths ≤ {train_max}, averaged per seed)"
+        )
+    else:
+        train_col = "all test lengths"
+        rank_words = (
+            f"the mean over seeds of the {score.label} over all test lengths "
+            "(the training range is unknown: no experiment.json)"
+        )
+    header = [
+        "rank", "agent", "parameters", train_col, *(f"length {L}" for L in shown),
+        "sequences to converge", "time to converge", "status",
+    ]
+    body = []
+    for i, row in enumerate(rows, start=1):
+        seqs, wall = _converge(row)
+        body.append(
+            [
+                str(i) if row.train else "—",
+                f"`{row.agent}`",
+                f"{row.parameters:,}" if row.parameters is not None else "?",
+                _stat(row.train),
+                *(_stat(row.longer.get(L, [])) for L in shown),
+                seqs,
+                wall,
+                _status(row),
+            ]
+        )
+    name = task_info.get("short_id") or task.split("/", 1)[-1]
+    lines = [
+        f"{'#' * heading_level} {name} (`{task}`)",
+        "",
+        f"Score: {score.label} (lower is better), mean ± sd over seeds (max = the worst seed), "
+        f"{seeds} seed(s) per agent. Ranked by {rank_words}, ascending; ties broken by the longest test length; "
+        "agents without an evaluated seed come last.",
+        "",
+        _markdown_table(header, body),
+    ]
+    if shown != longer:
+        note = f"Longer-length columns: {len(shown)} of the {len(longer)} longer test lengths; runs.csv has all."
+        lines += ["", note]
+    return "\n".join(lines)
+
+
+def experiment_leaderboard(results_dir: str | Path, heading_level: int = 1) -> str:
+    """The Markdown leaderboard of one experiment's results folder.
+
+    Args:
+        results_dir: Folder with runs.csv (and ideally experiment.json).
+        heading_level: Markdown level of the title; each task's heading is one level below.
+    """
+    results_dir = Path(results_dir)
+    runs = read_runs(results_dir)
+    manifest = read_manifest(results_dir)
+    name = (manifest or {}).get("name") or (runs["experiment"].iloc[0] if len(runs) else results_dir.name)
+    tasks = list(dict.fromkeys(list((manifest or {}).get("tasks", {})) + list(runs["task"].unique())))
+    parts = [f"{'#' * heading_level} Leaderboard: {name}", ""]
+    if manifest and manifest.get("description"):
+        parts += [manifest["description"], ""]
+    if manifest:
+        ev = manifest.get("eval", {})
+        parts += [
+            f"Evaluation: {ev.get('samples', '?')} test sequences per length, evaluation seed {ev.get('seed', '?')} "
+            f"(the same test sequences for every agent); training seeds {manifest.get('seeds')}. "
+            f"Source: `{manifest.get('source', '?')}`.",
+            "",
+        ]
+    for task in tasks:
+        parts += [task_table(runs, manifest, task, heading_level + 1), ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write_leaderboard(results_dir: str | Path) -> Path:
+    """Write ``results_dir/leaderboard.md`` atomically and return its path."""
+    results_dir = Path(results_dir)
+    return write_text_atomic(results_dir / LEADERBOARD_FILE, experiment_leaderboard(results_dir))
+
+
+# -- merging experiments --------------------------------------------------------------------------------------
+
+
+def _experiment_dirs(root: Path) -> list[Path]:
+    return sorted(p.parent for p in root.glob(f"*/{RUNS_FILE}"))
+
+
+def merge_leaderboards(root: str | Path) -> Path:
+    """Write ``root/LEADERBOARD.md``: each experiment's tables, then a combined ranking per task.
+
+    Args:
+        root: Folder whose sub-folders are experiment results (each with runs.csv).
+
+    Returns:
+        The path written.
+
+    Raises:
+        FileNotFoundError: no experiment results under ``root``.
+    """
+    root = Path(root)
+    dirs = _experiment_dirs(root)
+    if not dirs:
+        raise FileNotFoundError(f"{root}: no experiment results (no */{RUNS_FILE}); run `memtasks run FILE` first")
+    combined: dict[str, list[tuple[tuple[float, float, str], list[str]]]] = {}
+    sections = []
+    for folder in dirs:
+        sections.append(experiment_leaderboard(folder, heading_level=2))
+        runs, manifest = read_runs(folder), read_manifest(folder)
+        name = (manifest or {}).get("name") or folder.name
+        for task in runs["task"].unique():
+            metrics = runs[(runs["task"] == task) & (runs["phase"] == "eval")]["metric"].unique()
+            score = score_for(list(metrics))
+            rows, _, train_max = _agent_rows(runs, manifest, task, score)
+            for row in rows:
+                combined.setdefault(task, []).append(
+                    (
+                        row.rank_key,
+                        [
+                            f"`{name}`",
+                            f"`{row.agent}`",
+                            f"{row.parameters:,}" if row.parameters is not None else "?",
+                            f"≤ {train_max}" if train_max is not None else "?",
+                            f"{_stat(row.train)} ({score.label})",
+                            _converge(row)[0],
+                            _status(row),
+                        ],
+                    )
+                )
+    lines = [
+        "# Leaderboard",
+        "",
+        f"Merged from {len(dirs)} experiment(s) under `{root}` by `memtasks leaderboard`. "
+        "The first section ranks every (experiment, agent) per task; the experiments may differ in training "
+        "ranges, budgets and test sets, so compare rows of different experiments with care.",
+        "",
+        "## Combined ranking per task",
+        "",
+    ]
+    for task, entries in combined.items():
+        entries.sort(key=lambda e: e[0])
+        header = [
+            "rank", "experiment", "agent", "parameters", "trained on lengths",
+            "score at the training lengths", "sequences to converge", "status",
+        ]
+        body = [[str(i) if math.isfinite(key[0]) else "—", *cells] for i, (key, cells) in enumerate(entries, start=1)]
+        lines += [
+            f"### {task.split('/', 1)[-1]} (`{task}`)",
+            "",
+            "Ranked by the mean over seeds of the score at each experiment's training lengths, ascending.",
+            "",
+            _markdown_table(header, body),
+            "",
+        ]
+    lines += sections
+    return write_text_atomic(root / MERGED_FILE, "\n".join(lines).rstrip() + "\n")
+
+
+# -- command line ---------------------------------------------------------------------------------------------
+
+
+def cli(argv: list[str]) -> int:
+    """``memtasks leaderboard DIR``: DIR with runs.csv -> its leaderboard.md; else merge DIR/* -> DIR/LEADERBOARD.md."""
+    parser = argparse.ArgumentParser(
+        prog="memtasks leaderboard",
+        description=(
+            "Write leaderboards from runs.csv. Given an experiment's results folder, rewrite its leaderboard.md; "
+            "given a folder of experiments (e.g. results/), merge them into LEADERBOARD.md."
+        ),
+    )
+    parser.add_argument(
+        "results", nargs="?", default="results", help="results/ or results/<experiment> (default: results)"
+    )
+    args = parser.parse_args(argv)
+    folder = Path(args.results)
+    try:
+        if (folder / RUNS_FILE).is_file():
+            path = write_leaderboard(folder)
+        else:
+            for sub in _experiment_dirs(folder):
+                write_leaderboard(sub)
+            path = merge_leaderboards(folder)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"memtasks leaderboard: {exc}")
+        return 1
+    print(f"wrote {path}")
+    return 0

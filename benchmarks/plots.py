@@ -1,0 +1,344 @@
+"""Plots of an experiment, drawn with seaborn from its ``runs.csv`` (and, if present, ``experiment.json``).
+
+``memtasks plot results/<experiment>`` (re)draws, next to runs.csv:
+
+- ``generalisation.png``: one row per task. Left, the score against the test
+  length: bit errors per sequence for bit-output tasks, error % for class-output
+  tasks (bAbI); right, sequence accuracy (the fraction of test sequences without
+  a single mistake). One line per agent: the mean over seeds, with a band of
+  ±1 standard deviation over seeds. The training range is shaded and the longest
+  training length marked with a dashed line (from experiment.json; left out if
+  it is missing). The score axis is symmetric-log when the values span more
+  than two orders of magnitude, so a perfect 0 stays on the plot.
+- ``learning.png``: one panel per task: the training cost per sequence
+  (``cost_bits``, the binary cross-entropy summed over a sequence, in bits; for
+  class tasks ``cost_nats``, cross-entropy per answer in nats) against training
+  sequences seen, mean over seeds with a ±1 sd band; log scale when it spans
+  more than two orders of magnitude. Long logs are smoothed per seed with a
+  running mean to about :data:`SMOOTH_POINTS` points (the title says over how
+  many log rows), and a seed's last row is left out when it averages less than
+  half a log interval (a run cut by its time budget); runs.csv keeps every row.
+
+Agent colours are the same in both figures; legends give each agent's parameter count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: never needs a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from benchmarks.results import read_manifest, read_runs  # noqa: E402
+
+__all__ = ["BAND", "SMOOTH_POINTS", "cli", "save_figure", "plot_experiment", "plot_generalisation", "plot_learning"]
+
+BAND = "sd"
+"""seaborn ``errorbar`` of every band: ±1 standard deviation over seeds (stated in each figure)."""
+
+_BAND_WORDS = "line = mean over seeds, band = ±1 sd over seeds"
+
+
+def _task_name(task: str) -> str:
+    return task.split("/", 1)[-1]
+
+
+def _agents_in_order(runs: pd.DataFrame, manifest: dict[str, Any] | None) -> list[str]:
+    listed = list((manifest or {}).get("agents", {}))
+    return [a for a in listed if a in set(runs["agent"])] + [a for a in runs["agent"].unique() if a not in listed]
+
+
+def _palette(agents: list[str]) -> dict[str, Any]:
+    colours = sns.color_palette("colorblind", n_colors=max(len(agents), 3))
+    return dict(zip(agents, colours))
+
+
+def _legend_labels(manifest: dict[str, Any] | None, task: str, runs: pd.DataFrame) -> dict[str, str]:
+    """``agent -> "agent (12.3k params, 3 seeds)"`` from experiment.json (fallback: seeds from runs.csv)."""
+    labels = {}
+    for agent in runs["agent"].unique():
+        cells = [c for c in (manifest or {}).get("cells", []) if c.get("task") == task and c.get("agent") == agent]
+        params = next((c["num_parameters"] for c in cells if c.get("num_parameters")), None)
+        seeds = runs[runs["agent"] == agent]["seed"].nunique()
+        bits = [f"{_short_count(params)} params"] if params else []
+        bits.append(f"{seeds} seed{'s' if seeds != 1 else ''}")
+        labels[agent] = f"{agent} ({', '.join(bits)})"
+    return labels
+
+
+def _short_count(value: float) -> str:
+    if value >= 1e6:
+        return f"{value / 1e6:.3g}M"
+    if value >= 1e3:
+        return f"{value / 1e3:.3g}k"
+    return f"{value:.0f}"
+
+
+def _scale_errors(ax: plt.Axes, values: pd.Series) -> None:
+    """Symmetric-log y for scores spanning orders of magnitude (0 stays visible), else linear from 0."""
+    positive = values[values > 0]
+    if not positive.empty and math.log10(positive.max() / positive.min()) > 2.0:
+        linthresh = 10 ** math.floor(math.log10(positive.min()))
+        ax.set_yscale("symlog", linthresh=linthresh, linscale=0.5)
+        ax.set_ylim(bottom=0)
+    else:
+        ax.set_ylim(bottom=0)
+
+
+def _mark_training(ax: plt.Axes, info: dict[str, Any] | None) -> None:
+    if not info or info.get("max_length") is None:
+        return
+    lo, hi = info.get("min_length", 1), info["max_length"]
+    ax.axvspan(lo, hi, color="0.5", alpha=0.08, lw=0, label=f"training range ({lo}–{hi})")
+    ax.axvline(hi, color="0.25", ls="--", lw=1.2, label=f"longest training length ({hi})")
+
+
+def _thousands(x: float, _pos: int) -> str:
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:g}M"
+    if abs(x) >= 1e3:
+        return f"{x / 1e3:g}k"
+    return f"{x:g}"
+
+
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    """Save ``fig`` as PNG atomically (temporary file, then rename) so a reader never sees half a PNG; close it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+    return path
+
+
+_save = save_figure  # the name benchmarks/babi.py imports
+
+
+def _empty(path: Path, title: str, text: str) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 2))
+    ax.axis("off")
+    ax.set_title(title)
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    return save_figure(fig, path)
+
+
+def plot_generalisation(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str | Path) -> Path:
+    """Draw ``generalisation.png`` (see the module docstring) from the eval rows of ``runs``.
+
+    Args:
+        runs: runs.csv as read by :func:`benchmarks.results.read_runs`.
+        manifest: experiment.json, or ``None`` (then no training-range marks).
+        path: Output PNG.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    evals = runs[runs["phase"] == "eval"].copy()
+    name = (manifest or {}).get("name") or (runs["experiment"].iloc[0] if len(runs) else "")
+    if evals.empty:
+        return _empty(path, f"{name}: generalisation", "no evaluated cell yet (see leaderboard.md for statuses)")
+    evals["length"] = evals["length"].astype(int)
+    tasks = list(dict.fromkeys(evals["task"]))
+    agents = _agents_in_order(evals, manifest)
+    palette = _palette(agents)
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(len(tasks), 2, figsize=(13, 4.3 * len(tasks)), squeeze=False)
+    for row, task in enumerate(tasks):
+        data = evals[evals["task"] == task]
+        info = (manifest or {}).get("tasks", {}).get(task)
+        bits = "bit_errors" in set(data["metric"])
+        score = data[data["metric"] == ("bit_errors" if bits else "error_rate")].copy()
+        if not bits:
+            score["value"] = score["value"] * 100.0
+        labels = _legend_labels(manifest, task, data)
+        panels = [
+            (score, "bit errors per sequence" if bits else "error rate (%)", "bit errors" if bits else "error rate"),
+            (data[data["metric"] == "seq_accuracy"], "sequence accuracy (fraction fully correct)", "sequence accuracy"),
+        ]
+        for col, (frame, ylabel, what) in enumerate(panels):
+            ax = axes[row][col]
+            present = [a for a in agents if a in set(frame["agent"])]
+            if frame.empty:
+                ax.set_axis_off()
+                continue
+            sns.lineplot(
+                data=frame, x="length", y="value", hue="agent", hue_order=present, palette=palette,
+                estimator="mean", errorbar=BAND, marker="o", markersize=5, ax=ax,
+            )
+            _mark_training(ax, info)
+            if col == 0:
+                _scale_errors(ax, frame["value"])
+            else:
+                ax.set_ylim(-0.03, 1.03)
+            ax.set_xlabel(f"test {(info or {}).get('length_name', 'length')} (the task's length parameter)")
+            ax.set_ylabel(ylabel)
+            ax.set_title(f"{_task_name(task)}: {what} vs test length")
+            handles, texts = ax.get_legend_handles_labels()
+            if col == 1:  # one legend per task, outside the panels so it never hides a line
+                ax.legend(
+                    handles, [labels.get(t, t) for t in texts], title="agent", fontsize=9, title_fontsize=9,
+                    loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                )
+            elif ax.get_legend() is not None:
+                ax.get_legend().remove()
+    fig.suptitle(f"{name}: generalisation to test lengths ({_BAND_WORDS})", fontsize=13)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _learning_metric(data: pd.DataFrame) -> tuple[str, str, float]:
+    metrics = set(data["metric"])
+    if "cost_bits" in metrics:
+        return "cost_bits", "cost per sequence (bits)", 1.0
+    if "cost_nats" in metrics:
+        return "cost_nats", "cost per answer (nats)", 1.0
+    if "error_rate" in metrics:
+        return "error_rate", "training error rate (%)", 100.0
+    return "loss", "training loss", 1.0
+
+
+SMOOTH_POINTS = 40
+"""Learning curves with more log rows per seed than this are smoothed to about this many points."""
+
+
+def _drop_partial_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Leave out each seed's last row when it averages under half a log interval of batches.
+
+    A run stopped by its time budget logs a last row over however few steps were
+    left since the previous one; its noise would end every curve in a spike.
+    """
+    keep = []
+    for _, rows in frame.groupby(["agent", "seed"], sort=False):
+        steps = np.sort(rows["step"].unique())
+        if len(steps) >= 3:
+            gaps = np.diff(steps)
+            if gaps[-1] < 0.5 * np.median(gaps[:-1]):
+                rows = rows[rows["step"] != steps[-1]]
+        keep.append(rows)
+    return pd.concat(keep) if keep else frame
+
+
+def _smooth(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Running mean per (agent, seed) over ``window`` log rows, so noise does not hide the trend.
+
+    Each train row already averages ``log_every`` batches, but the last row of a
+    run may average only a few, and short logs are left as they are. Returns the
+    frame and the window (1 = unsmoothed), which the axis label states.
+    """
+    longest = int(frame.groupby(["agent", "seed"]).size().max()) if len(frame) else 0
+    window = max(1, round(longest / SMOOTH_POINTS))
+    if window == 1:
+        return frame, 1
+    frame = frame.sort_values(["agent", "seed", "step"]).copy()
+    frame["value"] = frame.groupby(["agent", "seed"])["value"].transform(
+        lambda v: v.rolling(window, min_periods=1).mean()
+    )
+    return frame, window
+
+
+def plot_learning(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str | Path) -> Path:
+    """Draw ``learning.png`` (see the module docstring) from the train rows of ``runs``.
+
+    Args:
+        runs: runs.csv as read by :func:`benchmarks.results.read_runs`.
+        manifest: experiment.json, or ``None``.
+        path: Output PNG.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    train = runs[runs["phase"] == "train"]
+    name = (manifest or {}).get("name") or (runs["experiment"].iloc[0] if len(runs) else "")
+    if train.empty:
+        return _empty(path, f"{name}: learning curves", "no training log yet")
+    tasks = list(dict.fromkeys(train["task"]))
+    agents = _agents_in_order(train, manifest)
+    palette = _palette(agents)
+    sns.set_theme(style="whitegrid", context="notebook")
+    cols = 1 if len(tasks) == 1 else 2
+    nrows = math.ceil(len(tasks) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(8.5 * cols, 4.8 * nrows), squeeze=False)
+    for i, task in enumerate(tasks):
+        ax = axes[i // cols][i % cols]
+        data = train[train["task"] == task]
+        metric, ylabel, scale = _learning_metric(data)
+        frame = data[data["metric"] == metric].copy()
+        frame["value"] = frame["value"] * scale
+        frame, window = _smooth(_drop_partial_rows(frame))
+        smoothing = f" (running mean over {window} log rows)" if window > 1 else ""
+        present = [a for a in agents if a in set(frame["agent"])]
+        sns.lineplot(
+            data=frame, x="sequences_seen", y="value", hue="agent", hue_order=present, palette=palette,
+            estimator="mean", errorbar=BAND, ax=ax, lw=1.6,
+        )
+        positive = frame["value"][frame["value"] > 0]
+        if not positive.empty and math.log10(positive.max() / positive.min()) > 2.0:
+            ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+        ax.set_xlabel("training sequences seen")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{_task_name(task)}: learning curve{smoothing}")
+        labels = _legend_labels(manifest, task, data)
+        handles, texts = ax.get_legend_handles_labels()
+        ax.legend(
+            handles, [labels.get(t, t) for t in texts], title="agent", fontsize=9, title_fontsize=9,
+            loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+        )
+    for j in range(len(tasks), nrows * cols):
+        axes[j // cols][j % cols].set_axis_off()
+    fig.suptitle(f"{name}: training cost ({_BAND_WORDS})", fontsize=13)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_experiment(results_dir: str | Path) -> list[Path]:
+    """Draw both figures of a results folder from its runs.csv (and experiment.json when present).
+
+    Returns:
+        The paths written.
+    """
+    results_dir = Path(results_dir)
+    runs = read_runs(results_dir)
+    manifest = read_manifest(results_dir)
+    return [
+        plot_generalisation(runs, manifest, results_dir / "generalisation.png"),
+        plot_learning(runs, manifest, results_dir / "learning.png"),
+    ]
+
+
+def cli(argv: list[str]) -> int:
+    """``memtasks plot results/<experiment>``: redraw generalisation.png and learning.png from runs.csv."""
+    parser = argparse.ArgumentParser(
+        prog="memtasks plot",
+        description="Redraw generalisation.png and learning.png of an experiment from its runs.csv.",
+    )
+    parser.add_argument("results", help="the experiment's results folder (holds runs.csv), e.g. results/quick")
+    args = parser.parse_args(argv)
+    try:
+        paths = plot_experiment(args.results)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"memtasks plot: {exc}")
+        return 1
+    for p in paths:
+        print(f"wrote {p}")
+    return 0

@@ -1,0 +1,312 @@
+"""The files an experiment writes, and the one tidy table every plot and leaderboard reads.
+
+Layout of ``results/<experiment>/`` (written by ``memtasks run``)::
+
+    runs.csv            every measurement, one row each (schema below)
+    experiment.json     the resolved grid: per-task training ranges, per-cell configs and outcomes
+    leaderboard.md      per-task ranking (benchmarks.leaderboard)
+    generalisation.png  error against test length (benchmarks.plots)
+    learning.png        training cost against sequences seen (benchmarks.plots)
+    cells/<task>__<agent>__seed<k>/
+        train.csv       the training log (benchmarks.train)
+        model.pt        the trained agent (agents.load_checkpoint)
+        result.json     the training result (benchmarks.train.TrainResult + config)
+        eval.csv        the evaluation sweep (benchmarks.evaluate)
+        cell.json       the cell's record, written last and atomically: a cell is finished
+                        exactly when its cell.json exists
+
+``<task>`` is the task id without its ``memtasks/`` namespace (``Copy-v0``).
+
+runs.csv
+--------
+One row per measurement; the same columns for training and evaluation:
+
+==============  =========  ===================================================================
+column          type       meaning
+==============  =========  ===================================================================
+experiment      str        experiment name (``name`` in the file, default its stem)
+task            str        task id, ``memtasks/<Name>-vN``
+agent           str        agent label (the ``[agents.<label>]`` table)
+seed            int        training seed
+phase           str        ``train`` (a row of train.csv) or ``eval`` (a row of eval.csv)
+step            int        optimisation steps done; for ``eval`` rows, the final step of training
+sequences_seen  int        training sequences seen (``step * batch_size``); ``eval``: the final count
+wall_s          float      seconds since training started; ``eval``: the training time
+length          int/empty  ``eval``: the test length; empty for ``train`` rows
+metric          str        the measurement's name (list below)
+value           float      its value; empty if not a number (a diverged loss is written as empty)
+==============  =========  ===================================================================
+
+Metrics. ``train`` rows, each the mean over the training batches since the
+previous log row: ``loss`` (the training loss, mean BCE per scored bit in nats,
+or cross-entropy), ``grad_norm`` (before clipping), the task's score metrics and
+``curriculum_max_length``. ``eval`` rows, over ``samples`` fixed test sequences:
+the task's score metrics. Score metrics: for bit outputs ``cost_bits`` (binary
+cross-entropy per sequence, in bits), ``bit_errors`` (wrong bits per sequence)
+and ``seq_accuracy`` (fraction of sequences without a wrong bit); for class
+outputs ``error_rate``, ``accuracy``, ``cost_nats`` (mean cross-entropy per
+answer) and ``seq_accuracy``.
+
+Rows come from finished cells only (those with a ``cell.json`` recorded by the
+current experiment file), in grid order (task, agent, seed as listed in the
+file; then train before eval; then the source files' row order), so assembling
+twice gives the same file. A cell that diverged or failed keeps its training
+rows (up to where it stopped) and has no ``eval`` rows. On the CPU, the same
+experiment file gives the same values in every column but ``wall_s``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "CELL_FILE",
+    "EVALUATED_STATUSES",
+    "FINISHED_STATUSES",
+    "MANIFEST_FILE",
+    "RUNS_COLUMNS",
+    "RUNS_FILE",
+    "assemble_runs",
+    "cell_rows",
+    "json_safe",
+    "read_cell_record",
+    "read_manifest",
+    "read_runs",
+    "write_csv_atomic",
+    "write_json_atomic",
+    "write_text_atomic",
+]
+
+RUNS_FILE = "runs.csv"
+"""The tidy table, in the experiment's results folder."""
+MANIFEST_FILE = "experiment.json"
+"""The resolved grid with per-cell outcomes, next to ``runs.csv``."""
+CELL_FILE = "cell.json"
+"""A cell's record; its presence marks the cell finished."""
+
+RUNS_COLUMNS: tuple[str, ...] = (
+    "experiment",
+    "task",
+    "agent",
+    "seed",
+    "phase",
+    "step",
+    "sequences_seen",
+    "wall_s",
+    "length",
+    "metric",
+    "value",
+)
+"""The columns of ``runs.csv``, in order."""
+
+FINISHED_STATUSES: tuple[str, ...] = ("ok", "converged", "diverged", "failed")
+"""Statuses of a finished cell (a re-run skips it)."""
+EVALUATED_STATUSES: tuple[str, ...] = ("ok", "converged")
+"""Statuses of a cell whose agent was evaluated (it has ``eval`` rows)."""
+
+_INDEX_COLUMNS = ("step", "sequences_seen", "wall_s")
+_DTYPES = {
+    "experiment": "string",
+    "task": "string",
+    "agent": "string",
+    "seed": "int64",
+    "phase": "string",
+    "step": "int64",
+    "sequences_seen": "int64",
+    "wall_s": "float64",
+    "length": "Int64",  # nullable: empty on train rows
+    "metric": "string",
+    "value": "float64",
+}
+
+
+# -- atomic writes: a reader (or a re-run after kill -9) sees the old file or the new one, never half ---
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path``, flush it to disk, then ``os.replace`` it.
+
+    Args:
+        path: Destination; its folder must exist.
+        text: The whole content.
+
+    Returns:
+        ``path`` as a Path.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are ordinary, shareable files
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """:func:`write_text_atomic` of ``data`` as indented JSON; NaN and infinities become ``null`` (JSON has none)."""
+    return write_text_atomic(path, json.dumps(json_safe(data), indent=2, allow_nan=False, default=_jsonable) + "\n")
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by ``None``, recursively through dicts, lists, tuples."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_csv_atomic(path: str | Path, frame: pd.DataFrame) -> Path:
+    """:func:`write_text_atomic` of ``frame`` as CSV without the index (floats written round-trip exact)."""
+    return write_text_atomic(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON fallback for tuples inside dataclasses and numpy scalars."""
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# -- reading cells ----------------------------------------------------------------------------------
+
+
+def read_cell_record(cell_dir: str | Path) -> dict[str, Any] | None:
+    """A cell's ``cell.json``, or ``None`` if the cell is unfinished (no file, or not a finished record)."""
+    path = Path(cell_dir) / CELL_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if not isinstance(record, dict) or record.get("status") not in FINISHED_STATUSES:
+        return None
+    return record
+
+
+def cell_rows(record: Mapping[str, Any], cell_dir: str | Path) -> pd.DataFrame:
+    """The ``runs.csv`` rows of one finished cell, from its ``train.csv`` and ``eval.csv``.
+
+    Args:
+        record: The cell's ``cell.json`` (names experiment, task, agent, seed and the final
+            step, sequences and training time).
+        cell_dir: The cell's folder.
+
+    Returns:
+        A frame with :data:`RUNS_COLUMNS` (possibly empty, e.g. a cell that failed before its first step).
+    """
+    cell_dir = Path(cell_dir)
+    parts = []
+    train_csv = cell_dir / "train.csv"
+    if train_csv.is_file():
+        log = pd.read_csv(train_csv)
+        metrics = [c for c in log.columns if c not in _INDEX_COLUMNS]
+        if len(log) and metrics:
+            long = log.melt(id_vars=list(_INDEX_COLUMNS), value_vars=metrics, var_name="metric", value_name="value")
+            # melt stacks metric by metric; order by step so a row block reads as one log line
+            long["_order"] = long.groupby("metric", sort=False).cumcount()
+            long["_metric"] = long["metric"].map({m: i for i, m in enumerate(metrics)})
+            long = long.sort_values(["_order", "_metric"], kind="stable").drop(columns=["_order", "_metric"])
+            long["phase"] = "train"
+            long["length"] = pd.NA
+            parts.append(long)
+    eval_csv = cell_dir / "eval.csv"
+    if record.get("status") in EVALUATED_STATUSES and eval_csv.is_file():
+        sweep = pd.read_csv(eval_csv)[["length", "metric", "value"]].copy()
+        sweep["phase"] = "eval"
+        sweep["step"] = int(record["steps"])
+        sweep["sequences_seen"] = int(record["sequences_seen"])
+        sweep["wall_s"] = float(record["train_wall_s"])
+        parts.append(sweep)
+    if not parts:
+        return _typed(pd.DataFrame(columns=list(RUNS_COLUMNS)))
+    rows = pd.concat(parts, ignore_index=True)
+    for key in ("experiment", "task", "agent", "seed"):
+        rows[key] = record[key]
+    return _typed(rows[list(RUNS_COLUMNS)])
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cast to the schema's dtypes (so an empty or all-NaN column still has the right type)."""
+    out = frame.copy()
+    for column, dtype in _DTYPES.items():
+        if column == "value":
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+        else:
+            out[column] = out[column].astype(dtype)
+    return out.reset_index(drop=True)
+
+
+def assemble_runs(cells: Iterable[Any], out_dir: str | Path) -> pd.DataFrame:
+    """Rebuild ``runs.csv`` from the finished cells of a grid and write it atomically.
+
+    Only cells whose ``cell.json`` exists, has a finished status and carries the
+    fingerprint of the cell as the experiment file defines it now are read;
+    anything else (unfinished, or left by an earlier version of the file) is
+    skipped. Running this twice gives byte-identical files.
+
+    Args:
+        cells: The experiment's :class:`~benchmarks.experiment.Cell` objects, in grid order.
+        out_dir: The experiment's results folder (holds ``cells/``).
+
+    Returns:
+        The table written to ``out_dir/runs.csv``.
+    """
+    out_dir = Path(out_dir)
+    frames = []
+    for cell in cells:
+        cell_dir = out_dir / "cells" / cell.name
+        record = read_cell_record(cell_dir)
+        if record is None or record.get("fingerprint") != cell.fingerprint():
+            continue
+        # the grid names the cell (a renamed experiment reuses its cells under the new name)
+        identity = {"experiment": cell.experiment, "task": cell.task, "agent": cell.agent, "seed": cell.seed}
+        frames.append(cell_rows({**record, **identity}, cell_dir))
+    runs = pd.concat(frames, ignore_index=True) if frames else _typed(pd.DataFrame(columns=list(RUNS_COLUMNS)))
+    write_csv_atomic(out_dir / RUNS_FILE, runs)
+    return runs
+
+
+def read_runs(path: str | Path) -> pd.DataFrame:
+    """Read ``runs.csv`` (or the folder holding it) with the schema's dtypes.
+
+    Raises:
+        FileNotFoundError: no runs.csv there.
+        ValueError: the file lacks columns of :data:`RUNS_COLUMNS` (the message lists them).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / RUNS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; run the experiment first (memtasks run FILE)")
+    frame = pd.read_csv(path, keep_default_na=True)
+    missing = [c for c in RUNS_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; runs.csv has columns {', '.join(RUNS_COLUMNS)}")
+    return _typed(frame[list(RUNS_COLUMNS)])
+
+
+def read_manifest(results_dir: str | Path) -> dict[str, Any] | None:
+    """``experiment.json`` of a results folder, or ``None`` when absent or unreadable (callers fall back)."""
+    try:
+        data = json.loads((Path(results_dir) / MANIFEST_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None

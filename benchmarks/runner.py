@@ -1,0 +1,563 @@
+"""Run an experiment file: train and evaluate every cell, in parallel, resumably; then tabulate and plot.
+
+``memtasks run benchmarks/experiments/quick.toml [--out results/quick] [--workers N]``
+(or :func:`run_experiment`) does, for the experiment's grid (schema:
+:mod:`benchmarks.experiment`; output files: :mod:`benchmarks.results`):
+
+1. load and check the file (nothing runs if any key is wrong);
+2. write ``experiment.json``; skip the cells that are finished already (their
+   ``cell.json`` exists with the fingerprint of the cell as the file defines it now);
+3. run the other cells in ``--workers`` processes (``spawn``), each process
+   with ``torch.set_num_threads(cpus // workers)`` so cells do not fight over
+   cores. A cell deletes whatever an interrupted attempt left in its folder,
+   trains (:func:`benchmarks.train.train`), evaluates the trained agent over the
+   sweep with the experiment's evaluation seed (:func:`benchmarks.evaluate.evaluate`)
+   and writes ``eval.csv``, then, as its very last act, ``cell.json`` (atomically);
+4. assemble ``runs.csv`` from the finished cells, rewrite ``experiment.json``
+   with the outcomes, write ``leaderboard.md`` and the plots.
+
+A cell that diverges or raises is recorded (status ``diverged`` / ``failed``
+with the reason) and the others go on. After ``kill -9`` at any moment the same
+command finishes the job: finished cells are kept, unfinished ones redone, and
+every table is rebuilt from the cells' files, so no row is duplicated or torn.
+``--retry-failed`` redoes the failed cells too. A lock file keeps two runs from
+writing one results folder at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import shutil
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from benchmarks.experiment import Cell, Experiment, ExperimentError, load_experiment, short_task_id
+from benchmarks.results import (
+    CELL_FILE,
+    EVALUATED_STATUSES,
+    MANIFEST_FILE,
+    assemble_runs,
+    read_cell_record,
+    write_csv_atomic,
+    write_json_atomic,
+)
+
+__all__ = ["RunSummary", "cli", "default_workers", "run_cell", "run_experiment", "write_manifest"]
+
+_LOCK_FILE = ".lock"
+_WORKERS_LOCK_FILE = ".workers.lock"
+
+
+@dataclass
+class RunSummary:
+    """What :func:`run_experiment` did."""
+
+    experiment: str
+    """Experiment name."""
+    out_dir: Path
+    """The results folder."""
+    cells: int
+    """Cells in the grid."""
+    skipped: int
+    """Cells found finished and kept."""
+    ran: int
+    """Cells run by this call."""
+    statuses: dict[str, int] = field(default_factory=dict)
+    """Count of each status over the whole grid (``unfinished`` for cells without a record)."""
+    failures: list[str] = field(default_factory=list)
+    """``"<cell>: <status>: <message>"`` for every diverged or failed cell."""
+    outputs: list[Path] = field(default_factory=list)
+    """Files written at the end (runs.csv, experiment.json, leaderboard.md, plots)."""
+    wall_s: float = 0.0
+    """Seconds the call took."""
+
+    @property
+    def ok(self) -> bool:
+        """Every cell is finished and none failed with an exception (diverging is a result, not an error)."""
+        return self.statuses.get("failed", 0) == 0 and self.statuses.get("unfinished", 0) == 0
+
+
+def available_cpus() -> int:
+    """CPUs this process may use (the affinity mask where the OS has one, else ``os.cpu_count()``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def default_workers(pending: int) -> int:
+    """``min(pending cells, CPUs)``, at least 1."""
+    return max(1, min(pending, available_cpus()))
+
+
+# -- one cell -------------------------------------------------------------------------------------------
+
+
+def _now() -> str:
+    """UTC time stamp for cell records."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_cell(cell: Cell, cell_dir: str | Path, threads: int | None = None, progress: bool = False) -> dict[str, Any]:
+    """Train and evaluate one cell in ``cell_dir``; write ``cell.json`` last; return that record.
+
+    Whatever is in ``cell_dir`` is deleted first (the remains of an interrupted
+    attempt). Exceptions are recorded, never raised: a cell that diverges gets
+    status ``diverged``, one whose training or evaluation raises gets ``failed``
+    with ``"<ExceptionType>: <text>"`` as its message and the traceback.
+
+    Args:
+        cell: The resolved cell.
+        cell_dir: Its folder, ``results/<experiment>/cells/<cell.name>``.
+        threads: Torch threads for training and evaluation (``None``: leave as is).
+        progress: Show the training progress bar.
+
+    Returns:
+        The cell record (the content of ``cell.json``).
+    """
+    import torch
+
+    from benchmarks.evaluate import evaluate
+    from benchmarks.train import train
+
+    cell_dir = Path(cell_dir)
+    if cell_dir.exists():
+        shutil.rmtree(cell_dir)
+    cell_dir.mkdir(parents=True)
+    record: dict[str, Any] = {**cell.to_json(), "started_at": _now(), "threads": threads}
+    start = time.perf_counter()
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        result = train(cell.train_config(threads=threads), cell_dir, progress=progress)
+        record.update(
+            status=result.status,
+            message=result.message,
+            steps=result.steps,
+            sequences_seen=result.sequences_seen,
+            train_wall_s=result.wall_s,
+            converged_sequences=result.converged_sequences,
+            converged_wall_s=result.converged_wall_s,
+            num_parameters=result.num_parameters,
+            final=result.final,
+        )
+        if result.status in EVALUATED_STATUSES:
+            eval_start = time.perf_counter()
+            record.update(_evaluate_cell(cell, cell_dir, evaluate))
+            record["eval_wall_s"] = time.perf_counter() - eval_start
+    except Exception as exc:  # recorded as the cell's outcome; the experiment goes on
+        record.update(status="failed", message=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+    finally:
+        torch.set_num_threads(previous_threads)
+    record.setdefault("steps", 0)
+    record.setdefault("sequences_seen", 0)
+    record.setdefault("train_wall_s", 0.0)
+    record.update(wall_s=time.perf_counter() - start, finished_at=_now())
+    write_json_atomic(cell_dir / CELL_FILE, record)  # the very last write: the cell is finished
+    return record
+
+
+def _evaluate_cell(cell: Cell, cell_dir: Path, evaluate: Any) -> dict[str, Any]:
+    """Reload the saved agent, run the sweep, write ``eval.csv``; a failure here fails the cell."""
+    import memtasks
+    from agents import load_checkpoint
+
+    try:
+        agent, _, _ = load_checkpoint(cell_dir / "model.pt", device=cell.train.device)
+        task = memtasks.make_task(cell.task, **cell.task_kwargs)
+        sweep = evaluate(agent, task, list(cell.eval.lengths), cell.eval.samples, cell.eval.seed, cell.eval.batch_size)
+    except Exception as exc:
+        return {
+            "status": "failed",
+            "message": f"evaluation failed: {type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+        }
+    write_csv_atomic(cell_dir / "eval.csv", sweep)
+    return {}
+
+
+# -- worker processes ---------------------------------------------------------------------------------
+
+
+def _warm_up() -> None:
+    """Pay torch's one-off lazy imports now, not inside the first cell's timed training budget.
+
+    Building the first optimizer imports ``torch._dynamo`` (seconds on a busy
+    CPU); ``train`` counts wall time from its start, so without this the first
+    cell of each process would lose part of a ``minutes`` budget.
+    """
+    import torch
+
+    weight = torch.zeros(1, requires_grad=True)
+    torch.optim.Adam([weight]).step()
+
+
+def _init_worker(threads: int, parent_pid: int, workers_lock: str | None) -> None:
+    """Pin torch threads, hold the workers' shared lock, and exit if the runner dies (kill -9)."""
+    import torch
+
+    if workers_lock is not None:
+        _hold_shared_lock(workers_lock)
+
+    def watch_parent() -> None:
+        # An orphaned worker would go on writing into a folder that a re-run is about to redo.
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(70)
+            time.sleep(0.2)
+
+    threading.Thread(target=watch_parent, name="watch-parent", daemon=True).start()
+    torch.set_num_threads(threads)
+    _warm_up()
+
+
+def _run_cell_in_worker(cell: Cell, cell_dir: str, threads: int) -> dict[str, Any]:
+    """:func:`run_cell` without the training bar (several workers' bars would garble the terminal)."""
+    return run_cell(cell, cell_dir, threads=threads, progress=False)
+
+
+# -- locks ---------------------------------------------------------------------------------------------
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no locking
+    fcntl = None  # type: ignore[assignment]
+
+_HELD_LOCKS: list[Any] = []  # open lock files of this worker process, kept for its lifetime
+
+
+def _hold_shared_lock(path: str) -> None:
+    """Hold ``path`` locked shared until this process ends (the OS releases it then, even on kill -9)."""
+    if fcntl is None:
+        return
+    handle = open(path, "a+")
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    _HELD_LOCKS.append(handle)
+
+
+@contextlib.contextmanager
+def _exclusive_run(out_dir: Path) -> Iterator[None]:
+    """Hold the results folder for this run; wait for the workers of a killed run to have exited.
+
+    The lock is an ``flock`` on ``out_dir/.lock``: the OS drops it when its
+    holder dies, even by ``kill -9``, so a stale lock never blocks a re-run.
+    Workers hold ``.workers.lock`` shared; taking it exclusively once proves no
+    orphaned worker of an earlier run is still writing.
+    """
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    with open(out_dir / _LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(
+                f"{out_dir} is being written by another `memtasks run`; wait for it to finish or stop it"
+            ) from None
+        with open(out_dir / _WORKERS_LOCK_FILE, "a+") as workers:
+            deadline = time.monotonic() + 30.0
+            while True:
+                try:
+                    fcntl.flock(workers, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"worker processes of an earlier run still hold {out_dir / _WORKERS_LOCK_FILE}; "
+                            "stop them and run again"
+                        ) from None
+                    time.sleep(0.1)
+            fcntl.flock(workers, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# -- the experiment -----------------------------------------------------------------------------------
+
+
+def write_manifest(experiment: Experiment, out_dir: str | Path) -> Path:
+    """Write ``experiment.json``: the grid as resolved, per-task training ranges, and each cell's outcome.
+
+    The plots and leaderboards read it next to ``runs.csv`` (training ranges,
+    parameter counts, statuses, convergence); it is rewritten atomically.
+    """
+    out_dir = Path(out_dir)
+    tasks: dict[str, Any] = {}
+    for cell in experiment.cells:
+        info = tasks.setdefault(
+            cell.task,
+            {"short_id": short_task_id(cell.task), "min_length": cell.train_range[0], "max_length": 0},
+        )
+        info["min_length"] = min(info["min_length"], cell.train_range[0])
+        info["max_length"] = max(info["max_length"], cell.train_range[1])
+    for task_id, info in tasks.items():
+        info["output_kind"], info["length_name"] = _task_kind(task_id, experiment)
+    cells = []
+    for cell in experiment.cells:
+        entry = cell.to_json()
+        record = read_cell_record(out_dir / "cells" / cell.name)
+        if record is not None and record.get("fingerprint") == entry["fingerprint"]:
+            for key in (
+                "status", "message", "steps", "sequences_seen", "train_wall_s", "eval_wall_s", "wall_s",
+                "converged_sequences", "converged_wall_s", "num_parameters", "started_at", "finished_at",
+            ):
+                if key in record:
+                    entry[key] = record[key]
+        else:
+            entry["status"] = "unfinished"
+            entry["message"] = ""
+        cells.append(entry)
+    manifest = {
+        "format_version": 1,
+        "name": experiment.name,
+        "description": experiment.description,
+        "source": experiment.path,
+        "seeds": list(experiment.seeds),
+        "eval": {**dataclasses.asdict(experiment.eval), "lengths": list(experiment.eval.lengths)},
+        "tasks": tasks,
+        "agents": {a.label: {"agent": a.agent, "kwargs": a.kwargs} for a in experiment.agents},
+        "cells": cells,
+    }
+    return write_json_atomic(out_dir / MANIFEST_FILE, manifest)
+
+
+def _task_kind(task_id: str, experiment: Experiment) -> tuple[str, str]:
+    """``(output_kind, length_name)`` of a task, for the plots' axis labels and scores."""
+    import memtasks
+
+    kwargs = next(c.task_kwargs for c in experiment.cells if c.task == task_id)
+    task = memtasks.make_task(task_id, **kwargs)
+    return task.spec.output_kind, task.length_name
+
+
+def _pending_cells(experiment: Experiment, out_dir: Path, retry_failed: bool) -> list[Cell]:
+    """The cells to run: no finished record, or one made by another version of the file (or failed, if retried)."""
+    pending = []
+    for cell in experiment.cells:
+        record = read_cell_record(out_dir / "cells" / cell.name)
+        finished = record is not None and record.get("fingerprint") == cell.fingerprint()
+        if finished and retry_failed and record["status"] == "failed":
+            finished = False
+        if not finished:
+            pending.append(cell)
+    return pending
+
+
+def _describe_outcome(record: dict[str, Any]) -> str:
+    """One line on how a cell ended, for the progress output."""
+    status = record["status"]
+    if status in ("failed", "diverged"):
+        return f"{status}: {record.get('message', '')}"
+    seqs = record.get("converged_sequences") or record.get("sequences_seen", 0)
+    return f"{status} ({record.get('steps', 0)} steps, {seqs:,} sequences, {record.get('wall_s', 0.0):.0f} s)"
+
+
+def run_experiment(
+    experiment: str | Path | Experiment,
+    out_dir: str | Path | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    retry_failed: bool = False,
+    plots: bool = True,
+) -> RunSummary:
+    """Run every unfinished cell of an experiment, then write runs.csv, experiment.json, leaderboard and plots.
+
+    Args:
+        experiment: An experiment file, or an :class:`Experiment` already loaded.
+        out_dir: The results folder; default ``results/<experiment name>`` under the current folder.
+        workers: Worker processes; default ``min(unfinished cells, CPUs)``. With 1, cells run in this
+            process (and show the training bar); with more, in ``spawn`` processes (one bar over cells).
+        progress: Show progress bars and a line per finished cell.
+        retry_failed: Redo cells recorded as ``failed`` too.
+        plots: Draw the plots (the slowest part of the final step).
+
+    Returns:
+        A :class:`RunSummary`.
+
+    Raises:
+        ExperimentError: the file is invalid.
+        RuntimeError: another run is writing the same folder.
+    """
+    start = time.perf_counter()
+    if not isinstance(experiment, Experiment):
+        experiment = load_experiment(experiment)
+    out = Path(out_dir) if out_dir is not None else Path("results") / experiment.name
+    (out / "cells").mkdir(parents=True, exist_ok=True)
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+
+    with _exclusive_run(out):
+        write_manifest(experiment, out)
+        pending = _pending_cells(experiment, out, retry_failed)
+        summary = RunSummary(experiment.name, out, len(experiment.cells), len(experiment.cells) - len(pending), 0)
+        n_workers = min(workers or default_workers(len(pending)), max(1, len(pending)))
+        threads = max(1, available_cpus() // n_workers)
+        say: Callable[[str], Any] = tqdm.write if progress else (lambda _text: None)
+        if pending:
+            say(
+                f"{experiment.name}: {len(pending)} cell(s) to run, {summary.skipped} finished already; "
+                f"{n_workers} worker(s) x {threads} thread(s); results in {out}"
+            )
+        bar = tqdm(
+            total=len(experiment.cells),
+            initial=summary.skipped,
+            unit="cell",
+            desc=experiment.name,
+            disable=not progress,
+            dynamic_ncols=True,
+        )
+        try:
+            def show_running(names: list[str]) -> None:
+                bar.set_postfix_str(f"running: {', '.join(names)}" if names else "")
+
+            for record in _run_pending(pending, out, n_workers, threads, progress, show_running if progress else None):
+                summary.ran += 1
+                bar.update(1)
+                say(f"  {record['cell']}: {_describe_outcome(record)}")
+        finally:
+            bar.close()
+
+        summary.outputs.extend(_finish(experiment, out, plots, say))
+        for cell in experiment.cells:
+            record = read_cell_record(out / "cells" / cell.name)
+            status = record["status"] if record and record.get("fingerprint") == cell.fingerprint() else "unfinished"
+            summary.statuses[status] = summary.statuses.get(status, 0) + 1
+            if status in ("failed", "diverged"):
+                summary.failures.append(f"{cell.name}: {status}: {record.get('message', '')}")
+    summary.wall_s = time.perf_counter() - start
+    return summary
+
+
+def _run_pending(
+    pending: list[Cell],
+    out: Path,
+    n_workers: int,
+    threads: int,
+    progress: bool,
+    on_tick: Callable[[list[str]], Any] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield each cell's record as it finishes (in this process for one worker, else in a spawn pool).
+
+    ``on_tick`` gets the names of the cells running in workers, about once a second.
+    """
+    if not pending:
+        return
+    if n_workers == 1:
+        _warm_up()
+        for cell in pending:
+            yield run_cell(cell, out / "cells" / cell.name, threads=threads, progress=progress)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork: torch's threads and state stay out of the children
+    workers_lock = str(out / _WORKERS_LOCK_FILE) if fcntl is not None else None
+    executor = cf.ProcessPoolExecutor(
+        max_workers=n_workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(threads, os.getpid(), workers_lock),
+    )
+    futures = {executor.submit(_run_cell_in_worker, c, str(out / "cells" / c.name), threads): c for c in pending}
+    try:
+        waiting = set(futures)
+        while waiting:
+            # wake up every second so the bar's clock and its list of running cells stay current
+            done, waiting = cf.wait(waiting, timeout=1.0, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                try:
+                    yield future.result()
+                except cf.process.BrokenProcessPool as exc:
+                    # A worker died (killed, out of memory): its cell has no record and stays unfinished.
+                    raise RuntimeError(
+                        f"a worker process died while running {futures[future].name} (killed or out of "
+                        "memory?); finished cells are kept: run the same command again to redo the rest"
+                    ) from exc
+            if on_tick is not None:
+                on_tick([futures[f].name for f in waiting if f.running()])
+    except BaseException:
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in list(getattr(executor, "_processes", {}).values()):  # no public API for this
+            process.terminate()
+        raise
+    executor.shutdown(wait=True)
+
+
+def _finish(experiment: Experiment, out: Path, plots: bool, say: Callable[[str], Any]) -> list[Path]:
+    """Assemble runs.csv, rewrite experiment.json, write the leaderboard and plots; report, don't raise."""
+    from benchmarks.results import RUNS_FILE
+
+    assemble_runs(experiment.cells, out)
+    written = [out / RUNS_FILE, write_manifest(experiment, out)]
+    try:
+        from benchmarks.leaderboard import write_leaderboard
+
+        written.append(write_leaderboard(out))
+    except Exception as exc:  # the tables are safe on disk; `memtasks leaderboard` can redo this
+        say(f"warning: could not write the leaderboard: {type(exc).__name__}: {exc}")
+    if plots:
+        try:
+            from benchmarks.plots import plot_experiment
+
+            written.extend(plot_experiment(out))
+        except Exception as exc:  # `memtasks plot` can redo this
+            say(f"warning: could not draw the plots: {type(exc).__name__}: {exc}")
+    return written
+
+
+# -- command line -------------------------------------------------------------------------------------
+
+
+def cli(argv: list[str]) -> int:
+    """``memtasks run FILE``: exit 0 when every cell finished without an exception, else 1; 2 for a bad file."""
+    parser = argparse.ArgumentParser(
+        prog="memtasks run",
+        description=(
+            "Run an experiment file (tasks x agents x seeds): train and evaluate every cell, then write "
+            "runs.csv, experiment.json, leaderboard.md and the plots. Re-running resumes: finished cells are kept."
+        ),
+    )
+    parser.add_argument("experiment", help="experiment file, e.g. benchmarks/experiments/quick.toml")
+    parser.add_argument("--out", default=None, help="results folder (default: results/<experiment name>)")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: min(cells, CPUs))")
+    parser.add_argument("--retry-failed", action="store_true", help="redo cells recorded as failed")
+    parser.add_argument("--no-plots", action="store_true", help="skip drawing the plots")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars or per-cell lines")
+    args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers must be >= 1, got {args.workers}")
+    try:
+        summary = run_experiment(
+            args.experiment,
+            args.out,
+            workers=args.workers,
+            progress=not args.no_progress,
+            retry_failed=args.retry_failed,
+            plots=not args.no_plots,
+        )
+    except ExperimentError as exc:
+        print(f"memtasks run: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"memtasks run: {exc}", file=sys.stderr)
+        return 1
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items()))
+    print(f"{summary.experiment}: {summary.cells} cells ({counts}); ran {summary.ran} in {summary.wall_s:.0f} s")
+    for line in summary.failures:
+        print(f"  {line}")
+    for path in summary.outputs:
+        print(f"  wrote {path}")
+    return 0 if summary.ok else 1

@@ -1,0 +1,405 @@
+"""The experiment harness: experiment files, resumable runs, tidy results, determinism, failures, leaderboards.
+
+The runs use ``benchmarks/experiments/tiny.toml`` (a tiny LSTM, 2-bit Copy on
+lengths 1-3, 20 steps, two seeds) with the real ``train()`` and ``evaluate()``.
+Plots and leaderboards drawn from synthetic results are tested in test_plots.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmarks.experiment import ExperimentError, TrainSettings, load_experiment
+from benchmarks.results import RUNS_COLUMNS, read_runs
+from benchmarks.runner import run_experiment
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "benchmarks" / "experiments" / "tiny.toml"
+EXPERIMENTS = sorted((REPO / "benchmarks" / "experiments").glob("*.toml"))
+
+BASE = """\
+seeds = [0]
+[train]
+steps = 5
+[eval]
+lengths = [1, 2]
+[tasks."memtasks/Copy-v0"]
+bits = 2
+max_length = 3
+[agents.lstm]
+hidden_size = 8
+num_layers = 1
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def comparable(runs: pd.DataFrame) -> pd.DataFrame:
+    """runs.csv without the one column that may differ between identical runs."""
+    return runs.drop(columns=["wall_s"])
+
+
+# -- experiment files ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
+def test_shipped_experiments_load(path: Path) -> None:
+    experiment = load_experiment(path)
+    assert experiment.name == path.stem
+    assert experiment.cells
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    """The full example in benchmarks/experiment.py's docstring is a valid experiment."""
+    import textwrap
+
+    import benchmarks.experiment as module
+
+    doc = module.__doc__
+    example = textwrap.dedent(doc.split("``[agents.*]`` are required)::", 1)[1].split("\nOptional values", 1)[0])
+    experiment = load_experiment(write(tmp_path, example, "documented.toml"))
+    assert experiment.name == "copy-study" and len(experiment.cells) == 3 * 2
+    ntm = next(c for c in experiment.cells if c.agent == "ntm")
+    assert (ntm.train.optimizer, ntm.train.lr, ntm.train.minutes) == ("rmsprop", 1e-4, 2.0)
+    assert ntm.agent_kwargs == {"controller_size": 100, "memory_rows": 64} and ntm.train_range == (1, 10)
+    assert ntm.eval.samples == 32 and ntm.eval.seed == 12345
+
+
+def test_train_settings_mirror_train_config() -> None:
+    """Every TrainConfig knob but those the grid or the runner sets is a [train] key, with the same default."""
+    from benchmarks.train import TrainConfig
+
+    decided_elsewhere = {"task", "agent", "seed", "task_kwargs", "agent_kwargs", "threads"}
+    config = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name not in decided_elsewhere}
+    settings = {f.name: f for f in dataclasses.fields(TrainSettings)}
+    assert set(settings) == set(config)
+    defaults = TrainSettings()
+    reference = TrainConfig(task="memtasks/Copy-v0", agent="lstm")
+    for name in settings:
+        assert getattr(defaults, name) == getattr(reference, name), name
+
+
+def test_loading_resolves_the_grid(tmp_path: Path) -> None:
+    text = BASE.replace("seeds = [0]", "seeds = 2") + """
+[agents.big]
+agent = "lstm"
+hidden_size = 16
+[override."*".big]
+lr = 0.5
+minutes = 1.5
+[override."memtasks/Copy-v0"."*"]
+lr = 0.25
+eval = { lengths = { start = 1, stop = 7, step = 3 } }
+"""
+    experiment = load_experiment(write(tmp_path, text, "my-grid.toml"))
+    assert experiment.name == "my-grid"  # defaults to the file's stem
+    assert [c.name for c in experiment.cells] == [
+        "Copy-v0__lstm__seed0",
+        "Copy-v0__lstm__seed1",
+        "Copy-v0__big__seed0",
+        "Copy-v0__big__seed1",
+    ]
+    lstm, big = experiment.cells[0], experiment.cells[2]
+    assert lstm.task == "memtasks/Copy-v0" and lstm.agent_name == "lstm"
+    assert (lstm.train.lr, big.train.lr) == (0.25, 0.5)  # the per-agent layer wins over the per-task one
+    assert (big.train.steps, big.train.minutes) == (5, 1.5)  # steps was set in [train]: both limits apply
+    assert lstm.eval.lengths == (1, 4, 7)
+    assert big.agent_kwargs == {"hidden_size": 16} and big.num_parameters > lstm.num_parameters
+    assert lstm.fingerprint() != experiment.cells[1].fingerprint()
+
+
+def test_minutes_alone_means_no_step_limit(tmp_path: Path) -> None:
+    experiment = load_experiment(write(tmp_path, BASE.replace("steps = 5", "minutes = 0.5")))
+    assert (experiment.cells[0].train.steps, experiment.cells[0].train.minutes) == (None, 0.5)
+    experiment = load_experiment(write(tmp_path, BASE.replace("steps = 5", "clip_norm = false")))
+    assert experiment.cells[0].train.clip_norm is None  # false switches an optional setting off
+
+
+@pytest.mark.parametrize(
+    ("change", "needles"),
+    [
+        # unknown key: names the key path and lists the allowed keys
+        (("steps = 5", "stepz = 5"), ["train.stepz", "unknown key", "did you mean 'steps'", "batch_size", "minutes"]),
+        (("seeds = [0]", "seeds = [0]\ntrian = 1"), ["trian", "allowed keys at the top level", "train", "tasks"]),
+        (("bits = 2", "bitz = 2"), ['tasks."memtasks/Copy-v0".bitz', "bits, max_length, min_length"]),
+        (("hidden_size = 8", "hiden_size = 8"), ["agents.lstm.hiden_size", "hidden_size", "num_layers"]),
+        # wrong type: names the key and the expected type
+        (("steps = 5", 'steps = "many"'), ["train.steps", "must be an integer", "'many' (str)"]),
+        (("steps = 5", 'lr = "fast"'), ["train.lr", "must be a number"]),
+        (("hidden_size = 8", 'hidden_size = "8"'), ["agents.lstm.hidden_size", "must be an integer"]),
+        (("lengths = [1, 2]", "lengths = 2"), ["eval.lengths", "a list of integers"]),
+        # out of range / not allowed
+        (("steps = 5", 'optimizer = "adamw"'), ["train.optimizer", "'adam', 'rmsprop', 'sgd'"]),
+        (("steps = 5", "lr = -1"), ["train.lr", "> 0"]),
+        (("lengths = [1, 2]", "lengths = [2, 1]"), ["eval.lengths", "ascending"]),
+        # unknown task id / agent: lists the known ones
+        (
+            ("Copy-v0", "Cpy-v0"),
+            ['tasks."memtasks/Cpy-v0"', "unknown task id", "did you mean 'memtasks/Copy-v0'", "memtasks/RepeatCopy-v0"],
+        ),
+        (("agents.lstm", "agents.lsmt"), ["agents.lsmt", "unknown agent 'lsmt'", "known agents: lstm", "ntm"]),
+        (("hidden_size = 8", 'agent = "gru"'), ["agents.lstm.agent", "unknown agent 'gru'", "lstm"]),
+        # values the task or agent refuses when built
+        (("bits = 2", "bits = 0"), ['tasks."memtasks/Copy-v0"', "bits must be an integer in [1, inf]"]),
+        (("steps = 5", "steps = false"), ["train.steps", "no budget"]),
+    ],
+)
+def test_invalid_files_name_file_key_and_allowed(tmp_path: Path, change: tuple[str, str], needles: list[str]) -> None:
+    old, new = change
+    assert old in BASE
+    path = write(tmp_path, BASE.replace(old, new))
+    with pytest.raises(ExperimentError) as info:
+        load_experiment(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    for needle in needles:
+        assert needle in message
+
+
+def test_invalid_overrides_are_refused(tmp_path: Path) -> None:
+    cases = {
+        '[override."memtasks/RepeatCopy-v0".lstm]\nlr = 1.0': ['override."memtasks/RepeatCopy-v0"', "not in [tasks]"],
+        '[override."*".ntm]\nlr = 1.0': ['override."*".ntm', "not in [agents]", "lstm, *"],
+        '[override."*".lstm]\nlrr = 1.0': ['override."*".lstm.lrr', "agent_kwargs", "task_kwargs", "lr"],
+        '[override."*".lstm]\neval = { seed = 3 }': ['override."*".lstm.eval.seed', "shared by every cell"],
+    }
+    for extra, needles in cases.items():
+        with pytest.raises(ExperimentError) as info:
+            load_experiment(write(tmp_path, BASE + extra))
+        for needle in needles:
+            assert needle in str(info.value)
+
+
+def test_unparsable_and_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(ExperimentError, match="not valid TOML"):
+        load_experiment(write(tmp_path, BASE + "[[["))
+    with pytest.raises(ExperimentError, match="no such experiment file"):
+        load_experiment(tmp_path / "absent.toml")
+
+
+# -- running: the reference run, determinism, resuming --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny.toml run once in this process (one worker)."""
+    out = tmp_path_factory.mktemp("reference") / "tiny"
+    summary = run_experiment(TINY, out, workers=1, progress=False, plots=False)
+    assert summary.ok and summary.ran == 2 and summary.statuses == {"ok": 2}
+    return out
+
+
+def test_a_run_writes_every_file(reference: Path) -> None:
+    for name in ("runs.csv", "experiment.json", "leaderboard.md"):
+        assert (reference / name).stat().st_size > 0
+    for seed in (0, 1):
+        cell = reference / "cells" / f"Copy-v0__lstm__seed{seed}"
+        for name in ("train.csv", "model.pt", "result.json", "eval.csv", "cell.json"):
+            assert (cell / name).is_file(), name
+        record = json.loads((cell / "cell.json").read_text())
+        assert record["status"] == "ok" and record["steps"] == 20 and record["sequences_seen"] == 160
+    runs = read_runs(reference)
+    assert tuple(runs.columns) == RUNS_COLUMNS
+    assert set(runs["phase"]) == {"train", "eval"}
+    evals = runs[runs["phase"] == "eval"]
+    assert sorted(evals["length"].unique()) == [1, 2, 3, 4, 6]
+    assert {"bit_errors", "seq_accuracy", "cost_bits"} <= set(evals["metric"])
+    assert (evals["step"] == 20).all() and (evals["sequences_seen"] == 160).all()
+    assert runs[runs["phase"] == "train"]["length"].isna().all()
+    assert not runs.duplicated(["seed", "phase", "step", "length", "metric"]).any()
+    manifest = json.loads((reference / "experiment.json").read_text())
+    assert manifest["tasks"]["memtasks/Copy-v0"]["max_length"] == 3
+    assert [c["status"] for c in manifest["cells"]] == ["ok", "ok"]
+
+
+def test_rerun_skips_finished_cells_and_rebuilds_identical_tables(reference: Path) -> None:
+    before = (reference / "runs.csv").read_bytes()
+    summary = run_experiment(TINY, reference, workers=1, progress=False, plots=False)
+    assert (summary.ran, summary.skipped) == (0, 2)
+    assert (reference / "runs.csv").read_bytes() == before  # re-assembly is idempotent
+
+
+def test_same_file_same_values_with_two_worker_processes(reference: Path, tmp_path: Path) -> None:
+    """Determinism: a second run, in two spawn workers with one thread each, gives the same values."""
+    summary = run_experiment(TINY, tmp_path / "tiny", workers=2, progress=False, plots=False)
+    assert summary.ok and summary.ran == 2
+    pd.testing.assert_frame_equal(comparable(read_runs(tmp_path / "tiny")), comparable(read_runs(reference)))
+
+
+def _spawned_workers(pid: int) -> list[int]:
+    """Pids of the multiprocessing workers among ``pid``'s children (Linux /proc), or [] if unknown."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    workers = []
+    for child in children:
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.append(int(child))
+        except OSError:
+            pass
+    return workers
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_resume_after_kill_gives_the_complete_results(reference: Path, tmp_path: Path, workers: int) -> None:
+    """kill -9 the runner as soon as a cell is finished, re-run: the same runs.csv as an uninterrupted run.
+
+    With one worker the second cell is mid-training in the killed process; with
+    two, the killed runner's orphaned workers must exit by themselves.
+    """
+    out = tmp_path / "tiny"
+    command = [sys.executable, "-m", "memtasks.cli", "run", str(TINY), "--out", str(out),
+               "--workers", str(workers), "--no-plots", "--no-progress"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    orphans: list[int] = []
+    try:
+        while not list(out.glob("cells/*/cell.json")):
+            assert process.poll() is None, process.stderr.read().decode()
+            assert time.monotonic() < deadline, "no cell finished in 120 s"
+            orphans = _spawned_workers(process.pid) or orphans
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+        process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+    assert workers == 1 or orphans, "could not see the worker processes"
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in orphans):  # orphaned workers notice their runner died and exit
+        assert time.monotonic() < deadline, "a worker of the killed run is still alive after 10 s"
+        time.sleep(0.05)
+    finished = len(list(out.glob("cells/*/cell.json")))
+    if workers == 1:
+        assert finished == 1  # the second cell was cut off mid-training
+
+    # the re-run keeps the finished cell(s) and redoes the rest
+    rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"ran {2 - finished} in" in rerun.stdout
+    pd.testing.assert_frame_equal(comparable(read_runs(out)), comparable(read_runs(reference)))
+    assert not list(out.glob("**/.*.tmp")), "a temporary file was left behind"
+
+
+def test_partial_cell_is_redone_from_scratch(reference: Path, tmp_path: Path) -> None:
+    """An unfinished cell's leftovers (a torn train.csv, no cell.json) are deleted before it runs again."""
+    import shutil
+
+    out = tmp_path / "tiny"
+    shutil.copytree(reference, out)
+    cell = out / "cells" / "Copy-v0__lstm__seed1"
+    (cell / "cell.json").unlink()
+    with open(cell / "train.csv", "a") as f:
+        f.write("25,200,1.0,0.69")  # a torn row, as kill -9 mid-write would leave
+    (cell / "stray.txt").write_text("left over")
+    summary = run_experiment(TINY, out, workers=1, progress=False, plots=False)
+    assert (summary.ran, summary.skipped) == (1, 1)
+    assert not (cell / "stray.txt").exists()
+    pd.testing.assert_frame_equal(comparable(read_runs(out)), comparable(read_runs(reference)))
+
+
+def test_changed_cells_are_redone(reference: Path, tmp_path: Path) -> None:
+    """A finished cell recorded under another version of the file is not reused."""
+    from benchmarks.runner import _pending_cells
+
+    experiment = load_experiment(TINY)
+    assert _pending_cells(experiment, reference, retry_failed=False) == []
+    changed = load_experiment(write(tmp_path, TINY.read_text().replace("samples = 16", "samples = 8"), "tiny.toml"))
+    assert len(_pending_cells(changed, reference, retry_failed=False)) == 2
+
+
+# -- failures ---------------------------------------------------------------------------------------------------
+
+FAILING = """\
+seeds = [0]
+[train]
+batch_size = 8
+steps = 10
+log_every = 5
+device = "cpu"
+[eval]
+lengths = [1, 2, 3, 5]
+samples = 8
+[tasks."memtasks/Copy-v0"]
+bits = 2
+max_length = 3
+[agents.lstm]
+hidden_size = 8
+num_layers = 1
+[agents.diverges]
+agent = "lstm"
+hidden_size = 8
+num_layers = 1
+[agents.crashes]
+agent = "lstm"
+hidden_size = 8
+num_layers = 1
+[override."*".diverges]
+lr = 1e37                 # Adam's first step overflows the weights: the loss is inf at step 2
+clip_norm = false
+[override."*".crashes]
+device = "cuda:99"        # no such device: building the agent raises
+"""
+
+
+def test_failed_cells_are_recorded_and_shown(tmp_path: Path) -> None:
+    from benchmarks.runner import cli
+
+    out = tmp_path / "failing"
+    path = write(tmp_path, FAILING, "failing.toml")
+    status = cli([str(path), "--out", str(out), "--workers", "1", "--no-plots", "--no-progress"])
+    assert status == 1  # a cell failed with an exception
+    records = {p.parent.name: json.loads(p.read_text()) for p in out.glob("cells/*/cell.json")}
+    assert records["Copy-v0__lstm__seed0"]["status"] == "ok"
+    diverged = records["Copy-v0__diverges__seed0"]
+    assert diverged["status"] == "diverged" and "loss is inf" in diverged["message"]
+    crashed = records["Copy-v0__crashes__seed0"]
+    assert crashed["status"] == "failed" and "cuda" in crashed["message"].lower() and crashed["traceback"]
+
+    runs = read_runs(out)
+    assert set(runs[runs["phase"] == "eval"]["agent"]) == {"lstm"}  # only evaluated cells have eval rows
+    board = (out / "leaderboard.md").read_text()
+    rows = {line.split("|")[2].strip(): line for line in board.splitlines() if line.startswith("| ") and "`" in line}
+    assert rows["`crashes`"].split("|")[1].strip() == "—"  # listed, unranked, not dropped
+    assert "failed 1/1" in rows["`crashes`"] and "cuda" in rows["`crashes`"].lower()
+    assert "diverged 1/1" in rows["`diverges`"] and "loss is inf" in rows["`diverges`"]
+    assert rows["`lstm`"].split("|")[1].strip() == "1"
+
+    # a re-run keeps the recorded failures; --retry-failed redoes only the failed cell
+    assert run_experiment(out.parent / "failing.toml", out, workers=1, progress=False, plots=False).ran == 0
+    again = run_experiment(out.parent / "failing.toml", out, workers=1, progress=False, plots=False, retry_failed=True)
+    assert again.ran == 1 and again.statuses == {"ok": 1, "diverged": 1, "failed": 1}
+
+
+def test_a_second_runner_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+    import fcntl
+
+    out = tmp_path / "tiny"
+    (out / "cells").mkdir(parents=True)
+    with open(out / ".lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(RuntimeError, match="another `memtasks run`"):
+            run_experiment(TINY, out, workers=1, progress=False, plots=False)
