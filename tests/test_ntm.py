@@ -1,0 +1,227 @@
+"""Neural Turing Machine: addressing functions, memory writes, the core's contract and stability."""
+
+import numpy as np
+import pytest
+import torch
+
+import agents
+import memtasks
+from agents.ntm import (
+    NTMConfig,
+    NTMCore,
+    circular_shift,
+    content_addressing,
+    interpolate,
+    sharpen,
+    write_memory,
+)
+
+
+def one_hot(n: int, i: int) -> torch.Tensor:
+    w = torch.zeros(1, 1, n)
+    w[0, 0, i] = 1.0
+    return w
+
+
+def shift_weighting(shift: int, S: int = 1) -> torch.Tensor:
+    s = torch.zeros(1, 1, 2 * S + 1)
+    s[0, 0, shift + S] = 1.0
+    return s
+
+
+# -- addressing -------------------------------------------------------------------------------------
+
+
+def test_content_addressing_focuses_on_most_similar_row_as_beta_grows():
+    torch.manual_seed(0)
+    memory = torch.randn(2, 16, 8)
+    key = memory[:, [5]] + 0.1 * torch.randn(2, 1, 8)  # (B, 1, M), closest to row 5
+    peaks = []
+    for beta in (1.0, 10.0, 100.0):
+        w = content_addressing(memory, key, torch.full((2, 1), beta))
+        assert w.shape == (2, 1, 16)
+        torch.testing.assert_close(w.sum(-1), torch.ones(2, 1))
+        assert (w.argmax(-1) == 5).all()
+        peaks.append(w[..., 5].min().item())
+    assert peaks[0] < peaks[1] < peaks[2]
+    assert peaks[2] > 0.99
+
+
+def test_content_addressing_beta_zero_is_uniform():
+    w = content_addressing(torch.randn(1, 10, 4), torch.randn(1, 2, 4), torch.zeros(1, 2))
+    torch.testing.assert_close(w, torch.full((1, 2, 10), 0.1))
+
+
+def test_content_addressing_zero_memory_and_zero_key_are_finite_with_finite_gradients():
+    memory = torch.zeros(3, 8, 5, requires_grad=True)
+    key = torch.zeros(3, 2, 5, requires_grad=True)
+    beta = torch.full((3, 2), 5.0, requires_grad=True)
+    w = content_addressing(memory, key, beta)
+    assert torch.isfinite(w).all()
+    torch.testing.assert_close(w, torch.full((3, 2, 8), 1 / 8))
+    w[..., 0].sum().backward()
+    for t in (memory, key, beta):
+        assert torch.isfinite(t.grad).all()
+
+
+@pytest.mark.parametrize("i", [0, 3, 9])
+def test_shift_plus_one_moves_one_hot_by_one_row_with_wraparound(i):
+    n = 10
+    out = circular_shift(one_hot(n, i), shift_weighting(+1))
+    torch.testing.assert_close(out, one_hot(n, (i + 1) % n))
+    out = circular_shift(one_hot(n, i), shift_weighting(-1))
+    torch.testing.assert_close(out, one_hot(n, (i - 1) % n))
+    out = circular_shift(one_hot(n, i), shift_weighting(0))
+    torch.testing.assert_close(out, one_hot(n, i))
+
+
+def test_shift_with_larger_range_and_soft_weights():
+    n, S = 7, 2
+    w = torch.softmax(torch.randn(2, 3, n), -1)
+    s = torch.softmax(torch.randn(2, 3, 2 * S + 1), -1)
+    out = circular_shift(w, s)
+    expected = sum(s[..., j : j + 1] * torch.roll(w, shifts=j - S, dims=-1) for j in range(2 * S + 1))
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(out.sum(-1), torch.ones(2, 3))
+
+
+def test_sharpen_keeps_a_distribution_and_gamma_one_is_identity():
+    torch.manual_seed(1)
+    w = torch.softmax(torch.randn(4, 2, 12) * 3, -1)
+    torch.testing.assert_close(sharpen(w, torch.ones(4, 2)), w, atol=1e-5, rtol=1e-4)
+    for gamma in (1.5, 5.0, 50.0):
+        s = sharpen(w, torch.full((4, 2), gamma))
+        assert (s >= 0).all()
+        torch.testing.assert_close(s.sum(-1), torch.ones(4, 2))
+        assert (s.max(-1).values >= w.max(-1).values - 1e-6).all()
+    hard = torch.zeros(1, 1, 5)
+    hard[..., 2] = 1.0  # exact zeros must not give NaN (log 0)
+    assert torch.isfinite(sharpen(hard, torch.full((1, 1), 20.0))).all()
+
+
+def test_interpolation_edge_cases():
+    wc = torch.softmax(torch.randn(2, 3, 6), -1)
+    wp = torch.softmax(torch.randn(2, 3, 6), -1)
+    torch.testing.assert_close(interpolate(wc, wp, torch.ones(2, 3)), wc)
+    torch.testing.assert_close(interpolate(wc, wp, torch.zeros(2, 3)), wp)
+    torch.testing.assert_close(interpolate(wc, wp, torch.full((2, 3), 0.5)), (wc + wp) / 2)
+
+
+def test_write_erase_one_add_zero_clears_an_addressed_row():
+    memory = torch.randn(2, 6, 4)
+    w = torch.zeros(2, 1, 6)
+    w[:, 0, 3] = 1.0
+    new = write_memory(memory, w, torch.ones(2, 1, 4), torch.zeros(2, 1, 4))
+    assert torch.equal(new[:, 3], torch.zeros(2, 4))
+    mask = torch.arange(6) != 3
+    torch.testing.assert_close(new[:, mask], memory[:, mask])
+
+
+def test_write_two_heads_erase_product_then_add_sum():
+    memory = torch.ones(1, 3, 2)
+    w = torch.tensor([[[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]]])  # (1, 2, 3)
+    erase = torch.tensor([[[0.5, 0.5], [1.0, 0.0]]])
+    add = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])
+    new = write_memory(memory, w, erase, add)
+    # row 0: 1 * (1 - 0.5) * (1 - 0.5 * [1, 0]) + [1, 0] + 0.5 * [0, 2]
+    torch.testing.assert_close(new[0, 0], torch.tensor([0.25 + 1.0, 0.5 + 1.0]))
+    torch.testing.assert_close(new[0, 1], torch.tensor([0.5, 1.0 + 1.0]))
+    torch.testing.assert_close(new[0, 2], torch.tensor([1.0, 1.0]))
+
+
+# -- the core ----------------------------------------------------------------------------------------
+
+
+def small_config(**kw) -> NTMConfig:
+    base = dict(controller_size=16, memory_rows=12, memory_width=6)
+    base.update(kw)
+    return NTMConfig(**base)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"controller": "feedforward", "controller_layers": 2},
+        {"read_heads": 2, "write_heads": 3, "shift_range": 2, "controller_layers": 2},
+        {"memory_init": "learned", "initial_weighting": "uniform", "clip_controller": 0.0},
+        {"memory_init": "random", "shift_range": 0, "learn_initial_state": False},
+    ],
+)
+def test_step_matches_forward_and_state_shapes(kw):
+    torch.manual_seed(0)
+    cfg = small_config(**kw)
+    core = NTMCore(5, cfg)
+    x = torch.randn(3, 7, 5)
+    torch.manual_seed(1)  # the same initial memory for memory_init="random"
+    y = core(x)
+    assert y.shape == (3, 7, core.output_size)
+    assert core.output_size == cfg.controller_size + cfg.read_heads * cfg.memory_width
+    torch.manual_seed(1)
+    state = core.initial_state(3, "cpu")
+    ctrl, memory, read_w, write_w, reads = state
+    assert memory.shape == (3, cfg.memory_rows, cfg.memory_width)
+    assert read_w.shape == (3, cfg.read_heads, cfg.memory_rows)
+    assert write_w.shape == (3, cfg.write_heads, cfg.memory_rows)
+    assert reads.shape == (3, cfg.read_heads * cfg.memory_width)
+    for t in range(7):
+        y_t, state = core.step(x[:, t], state)
+        torch.testing.assert_close(y_t, y[:, t])
+    torch.testing.assert_close(state[2].sum(-1), torch.ones(3, cfg.read_heads))
+
+
+def test_registered_and_gradients_reach_every_parameter():
+    task = memtasks.make_task("Copy-v0", bits=4, min_length=3, max_length=5)
+    agent = agents.make_agent("ntm", task.spec, device="cpu", controller_size=16, memory_rows=16, memory_width=8)
+    assert "ntm" in agents.list_agents()
+    batch = task.sample(4, np.random.default_rng(0))
+    logits = agent(torch.from_numpy(batch.inputs))
+    assert logits.shape == batch.targets.shape
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(batch.targets))
+    loss.backward()
+    for name, p in agent.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_bad_config_is_refused():
+    with pytest.raises(ValueError, match="controller"):
+        NTMCore(3, small_config(controller="gru"))
+    with pytest.raises(ValueError, match="shift_range"):
+        NTMCore(3, small_config(shift_range=6))
+    with pytest.raises(ValueError, match="memory_init"):
+        NTMCore(3, small_config(memory_init="zeros"))
+
+
+@pytest.mark.parametrize("controller", ["lstm", "feedforward"])
+def test_long_run_with_extreme_inputs_stays_finite(controller):
+    torch.manual_seed(0)
+    core = NTMCore(6, small_config(controller=controller, read_heads=2, write_heads=2))
+    with torch.no_grad():  # extreme weights too: saturate every head parameter
+        for p in core.parameters():
+            p.mul_(50.0)
+    x = torch.randn(2, 300, 6) * 1e3
+    x[:, ::7] = 0.0
+    y = core(x)
+    assert torch.isfinite(y).all()
+    y.sum().backward()
+    for name, p in core.named_parameters():
+        if p.grad is not None:
+            assert torch.isfinite(p.grad).all(), name
+
+
+def test_initial_head_biases_start_read_still_and_write_moving_forward():
+    torch.manual_seed(0)
+    cfg = small_config(
+        initial_weighting="first", init_gate_bias=-4.0, init_gamma_bias=2.0, init_shift_bias=6.0, init_write_shift=1
+    )
+    core = NTMCore(5, cfg)
+    state = core.initial_state(2, "cpu")
+    for t in range(3):
+        _, state = core.step(torch.zeros(2, 5), state)
+        read_w, write_w = state[2], state[3]
+        assert (read_w.argmax(-1) == 0).all()
+        assert (write_w.argmax(-1) == t + 1).all()
+    with pytest.raises(ValueError, match="init_write_shift"):
+        NTMCore(5, small_config(init_write_shift=2))
