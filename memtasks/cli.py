@@ -77,15 +77,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:<12} {text}")
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
-    if name == "list":
-        return _list(rest)
-    if name == "sample":
-        return _sample(rest)
-    if name not in _SUBCOMMANDS:
+    if name not in commands:
         print(f"memtasks: unknown command {name!r}; choose from {', '.join(commands)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(_SUBCOMMANDS[name][0])
-    return int(module.cli(rest) or 0)
+    from memtasks.core import DataNotFoundError
+
+    try:
+        if name == "list":
+            return _list(rest)
+        if name == "sample":
+            return _sample(rest)
+        module = importlib.import_module(_SUBCOMMANDS[name][0])
+        return int(module.cli(rest) or 0)
+    except (DataNotFoundError, ValueError, TypeError) as exc:
+        # bad input or missing data: the message says what to change; a traceback would bury it
+        print(f"memtasks {name}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
