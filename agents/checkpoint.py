@@ -22,14 +22,13 @@ It is written atomically (a temporary file in the same folder, then
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from agents.base import Agent, make_agent, resolve_device
+from memtasks.atomic import atomic_open
 from memtasks.core import TaskSpec
 
 __all__ = ["FORMAT_VERSION", "load_checkpoint", "save_checkpoint"]
@@ -96,16 +95,8 @@ def save_checkpoint(
     for key in ("config", "spec", "task_kwargs", "extra"):
         _check_plain(payload[key], key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        torch.save(payload, f)
     return path
 
 

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +40,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from benchmarks.results import read_manifest, read_runs  # noqa: E402
+from memtasks.atomic import atomic_open  # noqa: E402
 
 __all__ = ["BAND", "SMOOTH_POINTS", "cli", "save_figure", "plot_experiment", "plot_generalisation", "plot_learning"]
 
@@ -115,15 +114,9 @@ def _thousands(x: float, _pos: int) -> str:
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:
     """Save ``fig`` as PNG atomically (temporary file, then rename) so a reader never sees half a PNG; close it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, dpi=120, bbox_inches="tight", format="png")
     finally:
         plt.close(fig)
     return path

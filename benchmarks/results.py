@@ -59,13 +59,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from memtasks.atomic import write_text_atomic
 
 __all__ = [
     "CELL_FILE",
@@ -129,31 +129,6 @@ _DTYPES = {
 
 
 # -- atomic writes: a reader (or a re-run after kill -9) sees the old file or the new one, never half ---
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, flush it to disk, then ``os.replace`` it.
-
-    Args:
-        path: Destination; its folder must exist.
-        text: The whole content.
-
-    Returns:
-        ``path`` as a Path.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are ordinary, shareable files
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:

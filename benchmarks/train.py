@@ -39,9 +39,7 @@ import csv
 import dataclasses
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 import traceback
 from collections import deque
@@ -59,6 +57,7 @@ import agents
 from agents import make_agent, resolve_device, save_checkpoint, sequence_loss
 from agents.optim import OPTIMIZERS, make_optimizer
 from memtasks import make_task
+from memtasks.atomic import write_text_atomic
 from memtasks.core import Batch, Task, check_float, check_int
 
 __all__ = ["CURRICULA", "STATUSES", "TrainConfig", "TrainResult", "cli", "parse_kwargs", "train"]
@@ -381,7 +380,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
                 "device": str(device),
                 "torch_version": torch.__version__,
             }
-            _write_text_atomic(out / "result.json", json.dumps(record, indent=2) + "\n")
+            write_text_atomic(out / "result.json", json.dumps(record, indent=2) + "\n")
         return result
 
 
@@ -500,20 +499,6 @@ class _CsvLog:
 
     def close(self) -> None:
         self._file.close()
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then ``os.replace`` it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- command line ------------------------------------------------------------------------------------
