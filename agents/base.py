@@ -51,6 +51,9 @@ class AgentConfig:
 
     frame_size: int = 50
     """Width of the token-frame embedding (position-encoded bag of words); unused for bit inputs."""
+    frame_blocks: int = 1
+    """Token inputs: independent position-encoded bags making up the ``frame_size`` features
+    (``frame_size / frame_blocks`` each; e.g. MemN2N's per-hop embeddings); unused for bit inputs."""
 
 
 class Core(nn.Module):
@@ -128,7 +131,7 @@ class Agent(nn.Module):
     def __init__(self, name: str, spec: TaskSpec, config: AgentConfig, core_builder: Callable) -> None:
         super().__init__()
         self.name, self.spec, self.config = name, spec, config
-        self.encoder, features = make_encoder(spec, config.frame_size)
+        self.encoder, features = make_encoder(spec, config.frame_size, config.frame_blocks)
         self.core: Core = core_builder(features, config)
         self.head = make_head(spec, self.core.output_size)
 

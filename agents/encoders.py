@@ -6,6 +6,14 @@ arXiv 1503.08895, section 4.1): ``m = sum_j l_j * A x_j`` with
 ``l_kj = (1 - j/J) - (k/d)(1 - 2j/J)`` for word j of J (1-based) and embedding
 dimension k of d. Every output kind gets a linear head producing logits
 (sigmoid/BCE for bits, softmax/cross-entropy for classes).
+
+``blocks > 1`` (``AgentConfig.frame_blocks``) makes the token encoder ``blocks``
+independent bags side by side: the frame is ``[l * E_1 x, ..., l * E_b x]`` with
+``b`` separate word embeddings of width ``d = frame_size / blocks`` and the
+position weights ``l_kj`` counted within each block (k = 1..d). This is the
+paper's set of per-hop embedding matrices A^1..A^K, C^K (B = A^1 under adjacent
+tying), each position-encoding its own word vectors, which a core such as
+MemN2N (``embedding="blocks"``) uses block by block.
 """
 
 from __future__ import annotations
@@ -32,11 +40,21 @@ def position_encoding(num_words: torch.Tensor, max_words: int, dim: int) -> torc
 
 
 class PositionEncodedBag(nn.Module):
-    """Token frames ``(..., W)`` of word ids (0 = padding) to vectors ``(..., dim)``."""
+    """Token frames ``(..., W)`` of word ids (0 = padding) to vectors ``(..., dim)``.
 
-    def __init__(self, vocab_size: int, dim: int) -> None:
+    Args:
+        vocab_size: Number of word ids (id 0 is padding and embeds to zeros).
+        dim: Output width; ``blocks`` bags of ``dim // blocks`` each.
+        blocks: Independent position-encoded bags concatenated along the last axis
+            (one word embedding of width ``dim`` whose ``blocks`` slices are position-weighted
+            with ``l_kj`` for ``k`` counted within the slice).
+    """
+
+    def __init__(self, vocab_size: int, dim: int, blocks: int = 1) -> None:
         super().__init__()
-        self.dim = dim
+        if not (isinstance(blocks, int) and blocks >= 1 and dim % blocks == 0):
+            raise ValueError(f"blocks must be an integer >= 1 dividing dim={dim}, got {blocks!r}")
+        self.dim, self.blocks = dim, blocks
         self.embedding = nn.Embedding(vocab_size, dim, padding_idx=0)
         nn.init.normal_(self.embedding.weight, std=0.1)  # the MemN2N paper's N(0, 0.1)
         with torch.no_grad():
@@ -46,18 +64,27 @@ class PositionEncodedBag(nn.Module):
         emb = self.embedding(tokens)  # (..., W, d)
         # words are left-aligned, so the count of non-padding ids is J
         num_words = (tokens != 0).sum(-1)  # (...)
-        weights = position_encoding(num_words, tokens.shape[-1], self.dim)
-        return (emb * weights).sum(-2)  # (..., d)
+        weights = position_encoding(num_words, tokens.shape[-1], self.dim // self.blocks)  # (..., W, d_b)
+        if self.blocks > 1:
+            weights = weights.repeat(*([1] * (weights.dim() - 1)), self.blocks)  # (..., W, blocks * d_b)
+        return (emb * weights).sum(-2)  # (..., dim)
 
 
-def make_encoder(spec: TaskSpec, frame_size: int) -> tuple[nn.Module, int]:
-    """The encoder for ``spec`` inputs and the feature width it produces."""
+def make_encoder(spec: TaskSpec, frame_size: int, frame_blocks: int = 1) -> tuple[nn.Module, int]:
+    """The encoder for ``spec`` inputs and the feature width it produces.
+
+    ``frame_blocks`` (token inputs only; bit frames pass through unchanged) splits the
+    ``frame_size`` features into that many independent position-encoded bags.
+    """
     if spec.input_kind == "bits":
         return nn.Identity(), spec.input_size
     if spec.input_kind == "tokens":
         if frame_size < 1:
             raise ValueError(f"frame_size must be >= 1 for token inputs, got {frame_size}")
-        return PositionEncodedBag(spec.vocab_size, frame_size), frame_size
+        if not (isinstance(frame_blocks, int) and frame_blocks >= 1 and frame_size % frame_blocks == 0):
+            raise ValueError(f"frame_blocks must be an integer >= 1 dividing frame_size={frame_size}, "
+                             f"got {frame_blocks!r}")  # fmt: skip
+        return PositionEncodedBag(spec.vocab_size, frame_size, frame_blocks), frame_size
     raise ValueError(f"no encoder for input_kind {spec.input_kind!r}")
 
 

@@ -23,10 +23,20 @@ Frames before the start of the sequence are *absent* (masked out of the
 softmax), not zero memories; at ``t = 0`` nothing is visible and ``o = 0``.
 
 The Agent's encoder has already turned a frame into a feature vector ``x_t``
-(bits: the raw bits; tokens: the position-encoded bag of words of width
-``frame_size``), so the paper's embeddings A, B, C are bias-free linear maps
-from those features to ``embedding_size``. For tokens this composes two linear
-maps (word embedding, then A/B/C), which spans the paper's per-embedding bags.
+(bits: the raw bits; tokens: position-encoded bags of words of width
+``frame_size``). How the paper's embeddings A, B, C act on it (``embedding``):
+
+- ``"linear"``: bias-free learned linear maps from the features to
+  ``embedding_size``. For tokens this composes the encoder's one shared bag
+  with A/B/C, so every hop sees the same ``frame_size``-wide summary, position
+  weighted *before* the mixing: not the paper's function class.
+- ``"blocks"`` (token inputs, the paper's construction): the encoder makes
+  ``frame_blocks`` independent position-encoded bags of width ``embedding_size``
+  (``AgentConfig.frame_blocks``), and block ``i`` of the frame *is* the paper's
+  embedding ``E_i x = sum_j l_j * E_i w_j`` (its own V x d word matrix, its own
+  position weighting). Adjacent tying needs K + 1 blocks (``E_0 = B = A^1``,
+  ``E_k = C^k = A^{k+1}``), layer-wise tying 3 (B, A, C). No weights of the
+  core act on the content then; only the temporal matrices (and H) live here.
 
 Weight tying (section 2.2):
 
@@ -76,10 +86,18 @@ from torch import nn
 from agents.base import AgentConfig, Core
 from memtasks.core import check_float, check_int
 
-__all__ = ["MemN2NConfig", "MemN2NCore", "WEIGHT_TYING"]
+__all__ = ["EMBEDDINGS", "MemN2NConfig", "MemN2NCore", "WEIGHT_TYING", "num_embeddings"]
 
 WEIGHT_TYING = ("adjacent", "layerwise")
 """Allowed values of :attr:`MemN2NConfig.weight_tying`."""
+
+EMBEDDINGS = ("linear", "blocks")
+"""Allowed values of :attr:`MemN2NConfig.embedding`."""
+
+
+def num_embeddings(weight_tying: str, hops: int) -> int:
+    """Distinct embedding matrices: K + 1 under adjacent tying (E_0..E_K), 3 under layer-wise (B, A, C)."""
+    return hops + 1 if weight_tying == "adjacent" else 3
 
 
 @dataclass
@@ -95,6 +113,10 @@ class MemN2NConfig(AgentConfig):
     """Number of memory hops K."""
     weight_tying: str = "adjacent"
     """``"adjacent"`` or ``"layerwise"`` (see the module docstring)."""
+    embedding: str = "linear"
+    """``"linear"``: learned maps A/B/C from the features; ``"blocks"``: the input frame is
+    :func:`num_embeddings` blocks of ``embedding_size``, block i is embedding E_i (token inputs with
+    ``frame_blocks = num_embeddings(...)`` and ``frame_size = frame_blocks * embedding_size``)."""
     linear_start: bool = False
     """Start training without the softmax over memories (paper's LS)."""
     linear_start_epochs: int = 20
@@ -117,6 +139,8 @@ def _check_config(config: MemN2NConfig) -> None:
     check_float("init_std", config.init_std, 0.0)
     if config.weight_tying not in WEIGHT_TYING:
         raise ValueError(f"weight_tying must be one of {WEIGHT_TYING}, got {config.weight_tying!r}")
+    if config.embedding not in EMBEDDINGS:
+        raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {config.embedding!r}")
     for name in ("linear_start", "relu_between_hops"):
         if not isinstance(getattr(config, name), bool):
             raise TypeError(f"{name} must be a bool, got {getattr(config, name)!r}")
@@ -150,16 +174,21 @@ class MemN2NCore(Core):
         def linear(n_in: int) -> nn.Linear:
             return nn.Linear(n_in, d, bias=False)
 
-        if self.weight_tying == "adjacent":
-            # E_0 = B = A^1, E_k = C^k = A^{k+1}; same chain for the temporal matrices
-            self.embeddings = nn.ModuleList(linear(input_size) for _ in range(K + 1))
-            self.temporal = nn.ParameterList(nn.Parameter(torch.empty(M, d)) for _ in range(K + 1))
-            self.H: nn.Linear | None = None
-        else:
-            # [B, A, C] and [T_A, T_C], shared by all hops
-            self.embeddings = nn.ModuleList(linear(input_size) for _ in range(3))
-            self.temporal = nn.ParameterList(nn.Parameter(torch.empty(M, d)) for _ in range(2))
-            self.H = linear(d)
+        n_emb = num_embeddings(self.weight_tying, K)
+        self.embedding = config.embedding
+        if self.embedding == "blocks" and input_size != n_emb * d:
+            raise ValueError(
+                f"embedding='blocks' needs input frames of {n_emb} blocks of embedding_size={d} "
+                f"(frame_blocks={n_emb}, frame_size={n_emb * d} for {self.weight_tying} tying and {K} hops), "
+                f"got input_size={input_size}"
+            )
+        # adjacent: E_0 = B = A^1, E_k = C^k = A^{k+1} (same chain for the temporal matrices);
+        # layer-wise: [B, A, C] and [T_A, T_C] shared by all hops. "blocks": the E_i are input slices.
+        n_maps = n_emb if self.embedding == "linear" else 0
+        self.embeddings = nn.ModuleList(linear(input_size) for _ in range(n_maps))
+        n_temporal = n_emb if self.weight_tying == "adjacent" else 2
+        self.temporal = nn.ParameterList(nn.Parameter(torch.empty(M, d)) for _ in range(n_temporal))
+        self.H: nn.Linear | None = linear(d) if self.weight_tying == "layerwise" else None
         for p in self.parameters():
             nn.init.normal_(p, std=config.init_std)
         # a persistent buffer, so a checkpoint restores the linear-start phase it was saved in;
@@ -176,9 +205,17 @@ class MemN2NCore(Core):
         self.linear_start_active.fill_(self._linear_now)
 
     # -- parameters of each hop --------------------------------------------------------
-    def _query_map(self) -> nn.Linear:
-        """B, the query embedding (``E_0`` under adjacent tying)."""
-        return self.embeddings[0]
+    def _embed(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every embedding of the frames ``x`` (..., D_in): ``[E_0 x, E_1 x, ...]``, each (..., d)."""
+        if self.embedding == "blocks":
+            return list(x.split(self.output_size, dim=-1))
+        return [e(x) for e in self.embeddings]
+
+    def _query(self, x: torch.Tensor) -> torch.Tensor:
+        """``u^1 = B x`` (..., d); B is ``E_0`` (adjacent: also A^1)."""
+        if self.embedding == "blocks":
+            return x[..., : self.output_size]
+        return self.embeddings[0](x)
 
     def _hop_maps(self, k: int) -> tuple[int, int]:
         """Indices into ``embeddings``/``temporal`` of hop ``k``'s (A, C) (0-based hop)."""
@@ -210,7 +247,7 @@ class MemN2NCore(Core):
     def initial_state(self, batch_size: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
         """An empty memory: ``(zeros (B, M, D_in), count zeros (B,))``."""
         check_int("batch_size", batch_size, 1)
-        dtype = self.embeddings[0].weight.dtype
+        dtype = self.temporal[0].dtype
         memory = torch.zeros(batch_size, self.memory_size, self.input_size, device=device, dtype=dtype)
         return memory, torch.zeros(batch_size, dtype=torch.long, device=device)
 
@@ -221,8 +258,8 @@ class MemN2NCore(Core):
         memory, count = state  # (B, M, D_in), (B,)
         M = self.memory_size
         visible = torch.arange(M, device=x.device)[None, :] < count[:, None]  # (B, M): slot a-1 = age a
-        u = self._query_map()(x)  # (B, d)
-        emb = [e(memory) for e in self.embeddings]  # each (B, M, d)
+        u = self._query(x)  # (B, d)
+        emb = self._embed(memory)  # each (B, M, d)
         for k in range(self.hops):
             ia, ic = self._hop_maps(k)
             m = emb[ia] + self._temporal(ia)  # (B, M, d)
@@ -248,8 +285,8 @@ class MemN2NCore(Core):
             age = age + inserted[:, :, None] - inserted[:, None, :]  # (B, T, T)
         index = (age - 1).clamp(0, M - 1).expand(Bsz, T, T)  # (B, T, T) row of T_A/T_C
 
-        u = self._query_map()(x)  # (B, T, d)
-        emb = [e(x) for e in self.embeddings]  # each (B, T, d)
+        u = self._query(x)  # (B, T, d)
+        emb = self._embed(x)  # each (B, T, d)
         for k in range(self.hops):
             ia, ic = self._hop_maps(k)
             # u . (A x_j + T_A[age-1]) = u . A x_j + (u T_A^T)[age-1]

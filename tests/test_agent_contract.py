@@ -235,3 +235,34 @@ def test_bag_is_the_position_weighted_sum_of_word_embeddings() -> None:
         for k in range(1, d + 1):
             expected[k - 1] += ((1 - j / J) - (k / d) * (1 - 2 * j / J)) * emb[w, k - 1]
     torch.testing.assert_close(got, expected)
+
+
+def test_blocked_bag_is_independent_bags_side_by_side() -> None:
+    # frame_blocks: block b is a bag of its own embedding slice, with l_kj counted within the block
+    torch.manual_seed(0)
+    blocked = PositionEncodedBag(vocab_size=9, dim=6, blocks=3)
+    tokens = torch.tensor([[5, 1, 8, 0], [2, 0, 0, 0]])  # (B, W): 3 words and 1 word
+    got = blocked(tokens)  # (B, 6)
+    for b in range(3):
+        single = PositionEncodedBag(vocab_size=9, dim=2)
+        with torch.no_grad():
+            single.embedding.weight.copy_(blocked.embedding.weight[:, 2 * b : 2 * b + 2])
+        torch.testing.assert_close(got[:, 2 * b : 2 * b + 2], single(tokens))
+    assert torch.equal(blocked(torch.zeros(2, 4, dtype=torch.long)), torch.zeros(2, 6))
+
+
+@pytest.mark.parametrize("blocks", [0, 4, 1.5])
+def test_bad_frame_blocks_are_refused(blocks: Any) -> None:
+    with pytest.raises(ValueError, match="blocks"):
+        PositionEncodedBag(vocab_size=9, dim=6, blocks=blocks)
+    with pytest.raises(ValueError, match="frame_blocks"):
+        agents.make_agent("lstm", TOKEN_SPEC, device="cpu", frame_size=6, frame_blocks=blocks, hidden_size=4)
+
+
+def test_frame_blocks_shape_token_frames_and_leave_bits_alone() -> None:
+    torch.manual_seed(0)
+    agent = agents.make_agent("lstm", TOKEN_SPEC, device="cpu", frame_size=12, frame_blocks=3, hidden_size=4)
+    assert agent.encoder.blocks == 3 and agent.encoder(tokens_case()[1]).shape == (3, 10, 12)
+    spec, inputs = bits_case()
+    bits_agent = agents.make_agent("lstm", spec, device="cpu", frame_size=12, frame_blocks=3, hidden_size=4)
+    assert isinstance(bits_agent.encoder, torch.nn.Identity)

@@ -255,6 +255,41 @@ def test_windows_keep_every_question_once_within_memory() -> None:
     assert [(w.start, w.stop) for w in build_windows([story], memory_size=50)] == [(0, 12)]
 
 
+def test_per_question_windows_hold_one_question_and_its_sentences() -> None:
+    lines, i = [], 1
+    for s in range(12):  # 12 sentences, a question after every 3rd
+        lines.append(f"{i} Mary went to room {s}.")
+        i += 1
+        if s % 3 == 2:
+            lines.append(f"{i} Where is Mary? \troom{s}\t{i - 1}")
+            i += 1
+    (story,) = parse_lines(lines)
+    got = [(w.start, w.stop, w.questions) for w in build_windows([story], memory_size=5, per_question=True)]
+    assert got == [(0, 3, (0,)), (1, 6, (1,)), (4, 9, (2,)), (7, 12, (3,))]  # the last <= 5 sentences each
+    got = [(w.start, w.stop, w.questions) for w in build_windows([story], memory_size=50, per_question=True)]
+    assert got == [(0, 3, (0,)), (0, 6, (1,)), (0, 9, (2,)), (0, 12, (3,))]
+    with pytest.raises(TypeError, match="per_question"):
+        build_windows([story], memory_size=5, per_question=1)
+
+
+def test_per_question_sequences_on_real_data(babi_dir: Path) -> None:
+    # qa1: 5 questions per story; per question, each sequence is story sentences then its one question
+    shared = BabiTask(1, split="test")
+    task = BabiTask(1, split="test", per_question=True)
+    assert task.num_sequences == task.num_questions == shared.num_questions == 1000
+    assert task.max_frames == 11 and shared.max_frames == 15
+    batch = task.batch(np.arange(task.num_sequences))
+    steps = (batch.inputs[..., 0] > 0).sum(1)  # (B,) frames per sequence
+    assert np.array_equal(batch.mask.sum(1), np.ones(1000))
+    assert np.array_equal(batch.mask[np.arange(1000), steps - 1], np.ones(1000))  # the question is last
+    assert np.array_equal(batch.extras["context"][np.arange(1000), steps - 1], steps - 1)
+    assert sorted(batch.extras["question_id"][batch.mask > 0]) == list(range(1000))
+    # the same questions with the same answers
+    ref = shared.batch(np.arange(shared.num_sequences))
+    order = np.argsort(ref.extras["question_id"][ref.mask > 0])
+    assert np.array_equal(ref.targets[ref.mask > 0][order], batch.targets[np.arange(1000), steps - 1])
+
+
 def test_sequences_decode_to_the_story_windows(tmp_path: Path) -> None:
     lines, i = [], 1
     for s in range(8):  # "mary went to the kitchen" ... a question after sentences 4 and 8

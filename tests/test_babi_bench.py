@@ -6,6 +6,7 @@ absent; the paper-table and report tests run on synthetic records.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -19,8 +20,8 @@ from benchmarks import babi
 from benchmarks.babi import RECORD_VERSION, RunConfig, cell_path, parse_ints, report, run_cell, summary_table
 from benchmarks.babi_paper import FAIL_THRESHOLD, PAPER_COLUMNS, paper_column
 
-TINY = {"agent_config": {"frame_size": 8, "embedding_size": 8}}
-"""A small MemN2N for the fast tests."""
+TINY = {"agent_config": {"frame_size": 32, "embedding_size": 8}}
+"""A small MemN2N for the fast tests (4 blocks of 8: the protocol's embedding="blocks")."""
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +92,32 @@ def test_learning_rate_schedule() -> None:
     assert babi.learning_rate(protocol, 25, linear=False) == 0.005
     assert babi.learning_rate(protocol, 99, linear=False) == 0.01 / 8
     assert babi.learning_rate(babi.PROTOCOLS["lstm"], 99, linear=False) == 1e-3
+    # the authors' code restarts the halving when linear start ends: lr_halve_from=20
+    restart = dataclasses.replace(protocol, lr=0.005, lr_halve_from=20)
+    assert babi.learning_rate(restart, 20, linear=False) == 0.005
+    assert babi.learning_rate(restart, 44, linear=False) == 0.005
+    assert babi.learning_rate(restart, 45, linear=False) == 0.0025
+    assert babi.learning_rate(restart, 5, linear=True) == 0.005
+
+
+def test_memn2n_protocol_is_the_papers_construction() -> None:
+    """Per-hop position-encoded embeddings (K + 1 bags used as B = A^1, C^1..C^K), memory of sentences only."""
+    config = babi.PROTOCOLS["memn2n"].agent_config
+    assert config["embedding"] == "blocks" and config["weight_tying"] == "adjacent"
+    assert config["frame_blocks"] == config["hops"] + 1
+    assert config["frame_size"] == config["frame_blocks"] * config["embedding_size"] == 80
+    assert babi.PROTOCOLS["memn2n"].per_question
+    assert not babi.PROTOCOLS["lstm"].per_question and not babi.PROTOCOLS["ntm"].per_question
+
+
+def test_splits_follow_the_protocols_sequence_layout(babi_dir: Path) -> None:
+    memn2n = babi._load_splits(RunConfig(1, "memn2n", 0, data_dir=str(babi_dir)))
+    lstm = babi._load_splits(RunConfig(1, "lstm", 0, data_dir=str(babi_dir)))
+    for split in ("train", "valid", "test"):
+        assert memn2n[split].per_question and not lstm[split].per_question
+        assert memn2n[split].num_sequences == memn2n[split].num_questions == lstm[split].num_questions
+    config = RunConfig(1, "memn2n", 0, data_dir=str(babi_dir), overrides={"per_question": False})
+    assert not babi._load_splits(config)["train"].per_question
 
 
 # -- report from synthetic records --------------------------------------------------------------------

@@ -216,6 +216,77 @@ def test_random_noise_keeps_the_window() -> None:
     torch.testing.assert_close(outs[2][:, : t + 1], outs[0][:, : t + 1], atol=0, rtol=0)
 
 
+# -- embedding="blocks": the frame is the paper's per-hop embeddings side by side ---------------------------
+
+
+def make_blocks_core(seed: int = 0, d: int = 8, **overrides) -> MemN2NCore:
+    """A core whose input frames are ``num_embeddings`` blocks of width ``d`` (E_0 x, E_1 x, ...)."""
+    torch.manual_seed(seed)
+    config = MemN2NConfig(**{"embedding_size": d, "memory_size": M, "hops": 3, "embedding": "blocks", **overrides})
+    n = agents.memn2n.num_embeddings(config.weight_tying, config.hops)
+    return MemN2NCore(n * d, config).eval()
+
+
+@pytest.mark.parametrize("tying", ["adjacent", "layerwise"])
+def test_blocks_step_matches_parallel_forward(tying: str) -> None:
+    core = make_blocks_core(weight_tying=tying, linear_start=False)
+    x = torch.randn(2, 3 * M + 1, core.input_size, generator=torch.Generator().manual_seed(3))  # (B, T, n*d)
+    with torch.no_grad():
+        torch.testing.assert_close(stepped(core, x), core(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("tying", ["adjacent", "layerwise"])
+def test_blocks_equal_linear_maps_that_select_each_block(tying: str) -> None:
+    # "blocks" is "linear" with E_i fixed to the selector of block i: the same function
+    d = 8
+    blocks = make_blocks_core(weight_tying=tying, d=d)
+    n = agents.memn2n.num_embeddings(tying, 3)
+    linear = MemN2NCore(n * d, MemN2NConfig(embedding_size=d, memory_size=M, hops=3, weight_tying=tying)).eval()
+    assert len(blocks.embeddings) == 0 and len(linear.embeddings) == n
+    with torch.no_grad():
+        for i, e in enumerate(linear.embeddings):
+            e.weight.copy_(torch.eye(n * d)[i * d : (i + 1) * d])  # (d, n*d): picks block i
+        for mine, theirs in zip(blocks.temporal, linear.temporal):
+            theirs.copy_(mine)
+        if blocks.H is not None:
+            linear.H.weight.copy_(blocks.H.weight)
+        x = torch.randn(2, 9, n * d, generator=torch.Generator().manual_seed(4))
+        torch.testing.assert_close(blocks(x), linear(x), atol=1e-5, rtol=1e-5)
+        if tying == "adjacent":  # the query is block 0 (B = E_0) and nothing is visible at t = 0
+            torch.testing.assert_close(blocks(x)[:, 0], x[:, 0, :d])
+
+
+def test_blocks_core_holds_only_temporal_weights_under_adjacent_tying() -> None:
+    d, K = 8, 3
+    core = make_blocks_core(d=d)
+    assert sum(p.numel() for p in core.parameters()) == (K + 1) * M * d  # T_0..T_K; the E_i live in the encoder
+
+
+def test_blocks_refuse_a_frame_of_the_wrong_width() -> None:
+    with pytest.raises(ValueError, match="embedding='blocks'.*frame_blocks=4"):
+        MemN2NCore(20, MemN2NConfig(embedding_size=8, hops=3, embedding="blocks"))
+
+
+def test_blocks_agent_on_tokens_uses_one_bag_per_embedding() -> None:
+    # the paper's construction: 4 independent position-encoded bags (B = A^1, C^1 = A^2, C^2 = A^3, C^3)
+    spec = TaskSpec("tokens", 6, "classes", 5, vocab=tuple(f"w{i}" for i in range(12)),
+                    classes=tuple(f"c{i}" for i in range(5)))  # fmt: skip
+    torch.manual_seed(0)
+    agent = agents.make_agent("memn2n", spec, device="cpu", embedding_size=8, memory_size=4, hops=3,
+                              embedding="blocks", frame_blocks=4, frame_size=32)  # fmt: skip
+    assert agent.encoder.blocks == 4 and agent.encoder.embedding.weight.shape == (12, 32)
+    tokens = torch.randint(1, 12, (2, 9, 6), generator=torch.Generator().manual_seed(5))  # (B, T, W)
+    state = agent.initial_state(2)
+    with torch.no_grad():
+        steps = []
+        for t in range(tokens.shape[1]):
+            logits, state = agent.step(tokens[:, t], state)
+            steps.append(logits)
+        torch.testing.assert_close(torch.stack(steps, 1), agent(tokens), atol=1e-5, rtol=1e-5)
+    agent(tokens).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in agent.parameters())
+
+
 @pytest.mark.parametrize(
     ("field", "value", "error"),
     [
@@ -227,6 +298,7 @@ def test_random_noise_keeps_the_window() -> None:
         ("random_noise", 1.5, ValueError),
         ("random_noise", -0.1, ValueError),
         ("weight_tying", "tied", ValueError),
+        ("embedding", "shared", ValueError),
         ("linear_start", 1, TypeError),
     ],
 )

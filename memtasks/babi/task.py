@@ -37,7 +37,7 @@ class Window:
     questions: tuple[int, ...]
 
 
-def build_windows(stories: Sequence[Story], memory_size: int) -> list[Window]:
+def build_windows(stories: Sequence[Story], memory_size: int, per_question: bool = False) -> list[Window]:
     """Cut stories into sequences in which no question sees more than ``memory_size`` sentences.
 
     A question asked after ``p`` story sentences sees the last ``min(p, memory_size)``
@@ -47,18 +47,28 @@ def build_windows(stories: Sequence[Story], memory_size: int) -> list[Window]:
     point): the ``memory_size`` sentences before it, then the question. So every
     question is in exactly one sequence, and stories without a question give none.
 
+    With ``per_question`` every question (with the others asked at the same point,
+    if any) gets a sequence of its own: the last ``min(p, memory_size)`` sentences
+    before it, then the question. No earlier question is then a frame of the
+    sequence, as in the MemN2N paper, where each question is one example and the
+    memory holds story sentences only (Sukhbaatar et al. 2015, section 4).
+
     Args:
         stories: The stories of a split.
         memory_size: The most story sentences before a question, >= 1.
+        per_question: One sequence per question instead of shared story prefixes.
 
     Returns:
         The sequences, story by story and in question order.
     """
     memory_size = check_int("memory_size", memory_size, 1)
     windows: list[Window] = []
+    if not isinstance(per_question, bool):
+        raise TypeError(f"per_question must be a bool, got {per_question!r}")
     for si, story in enumerate(stories):
         qs = story.questions
-        head = tuple(k for k, q in enumerate(qs) if q.position <= memory_size)
+        # per question: an empty head, so every question group takes the path of long stories
+        head = () if per_question else tuple(k for k, q in enumerate(qs) if q.position <= memory_size)
         if head:
             windows.append(Window(si, 0, qs[head[-1]].position, head))
         k = len(head)  # positions never decrease, so the head is a prefix
@@ -67,7 +77,7 @@ def build_windows(stories: Sequence[Story], memory_size: int) -> list[Window]:
             while k < len(qs) and qs[k].position == p:
                 group.append(k)
                 k += 1
-            windows.append(Window(si, p - memory_size, p, tuple(group)))
+            windows.append(Window(si, max(0, p - memory_size), p, tuple(group)))
     return windows
 
 
@@ -110,7 +120,10 @@ class BabiTask(Task):
     and qa8 have such long stories (qa3 up to 228 sentences); with ``memory_size=50``
     no supporting fact falls outside its question's window
     (``stats()["supports_outside_window"]`` counts them for other sizes). Earlier
-    question frames stay in the sequence, unanswered, like any unscored frame.
+    question frames stay in the sequence, unanswered, like any unscored frame;
+    ``per_question=True`` instead makes one sequence per question (its last
+    ``memory_size`` story sentences, then the question: the paper's MemN2N
+    examples, whose memory holds no earlier question).
 
     Worked example, a shortened qa1 story (``L`` = 4 sentences, 2 questions, T = 6)::
 
@@ -146,6 +159,8 @@ class BabiTask(Task):
       ``"shuffled"``, ``"en-valid"``, ...); overrides ``size``.
     - ``memory_size`` (int >= 1, default 50): the most story sentences a question sees.
     - ``keep_punctuation`` (bool, default False): keep ``.``/``?`` as tokens.
+    - ``per_question`` (bool, default False): one sequence per question, without the
+      story's earlier questions (see :func:`build_windows`).
 
     ``sample(batch_size, rng)`` draws sequences uniformly from the split;
     ``sample(..., length=L)`` draws among the sequences with exactly ``L`` story
@@ -174,6 +189,7 @@ class BabiTask(Task):
         variant: str | None = None,
         memory_size: int = 50,
         keep_punctuation: bool = False,
+        per_question: bool = False,
     ) -> None:
         self.task = check_int("task", task, 1, 20)
         if size not in SIZES:
@@ -185,6 +201,9 @@ class BabiTask(Task):
         self.size, self.split, self.variant = size, split, variant
         self.memory_size = check_int("memory_size", memory_size, 1)
         self.keep_punctuation = keep_punctuation
+        if not isinstance(per_question, bool):
+            raise TypeError(f"per_question must be a bool, got {per_question!r}")
+        self.per_question = per_question
         self.title = f"bAbI task {self.task}: {TASK_NAMES[self.task]}"
 
         self.data: BabiData = load_babi(self.task, size, variant, data_dir, keep_punctuation)
@@ -210,7 +229,7 @@ class BabiTask(Task):
     def _encode(self, stories: Sequence[Story]) -> None:
         """Turn the split into flat frame arrays plus per-sequence offsets (one pass, done once)."""
         W = self.spec.input_size
-        self.windows = build_windows(stories, self.memory_size)
+        self.windows = build_windows(stories, self.memory_size, self.per_question)
         unknown_words: Counter[str] = Counter()
         unknown_answers: Counter[str] = Counter()
         # bAbI repeats sentences a lot: encode each distinct one once, remembering its unknown words
