@@ -715,7 +715,8 @@ def report(out: str | Path, size: str = "1k", command: str | None = None) -> lis
     summary = summary_table(records, size)
     command_file = out / "runs" / size / "command.txt"
     if command is None and command_file.is_file():
-        command = command_file.read_text().strip()
+        # every command that added records to this folder, one per line
+        command = "`; `".join(line for line in command_file.read_text().splitlines() if line.strip())
     paper = paper_column("memn2n", size)
     lstm_paper = paper_column("lstm", size)
     seeds = sorted({r["seed"] for r in records})
@@ -820,7 +821,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     (out / "runs" / args.size).mkdir(parents=True, exist_ok=True)
     command = "python -m benchmarks.babi " + " ".join(shlex.quote(a) for a in argv)
-    write_text_atomic(out / "runs" / args.size / "command.txt", command + "\n")
+    command_file = out / "runs" / args.size / "command.txt"
+    commands = command_file.read_text().splitlines() if command_file.is_file() else []
+    if command not in commands:  # the report names every command that made its records
+        write_text_atomic(command_file, "\n".join([*commands, command]) + "\n")
     todo = [c for c in configs if not cell_path(out, c).is_file()]
     print(f"{len(configs)} runs, {len(configs) - len(todo)} already finished, {len(todo)} to do "
           f"({args.workers} worker(s), torch {torch.__version__}, {platform.machine()})", flush=True)  # fmt: skip
@@ -854,7 +858,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             futures = [pool.submit(_run_quietly, config, str(out)) for config in todo]
             for k, future in enumerate(as_completed(futures), 1):
                 done(*future.result(), k)
-    for path in report(out, args.size, command):
+    for path in report(out, args.size):
         print(path)
     if failures:
         print(f"{len(failures)} run(s) failed: {', '.join(failures)}", file=sys.stderr)

@@ -487,7 +487,9 @@ def _run_pending(
                         "memory?); finished cells are kept: run the same command again to redo the rest"
                     ) from exc
             if on_tick is not None:
-                on_tick([futures[f].name for f in waiting if f.running()])
+                # the pool marks one queued cell "running" ahead of time; cells start in submission order
+                running = [c.name for f, c in futures.items() if f in waiting and f.running()]
+                on_tick(running[:n_workers])
     except BaseException:
         executor.shutdown(wait=False, cancel_futures=True)
         for process in list(getattr(executor, "_processes", {}).values()):  # no public API for this
