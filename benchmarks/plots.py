@@ -13,10 +13,12 @@
 - ``learning.png``: one panel per task: the training cost per sequence
   (``cost_bits``, the binary cross-entropy summed over a sequence, in bits; for
   class tasks ``cost_nats``, cross-entropy per answer in nats) against training
-  sequences seen, mean over seeds with a ±1 sd band; log scale when it spans
-  more than two orders of magnitude. Long logs are smoothed per seed with a
-  running mean to about :data:`SMOOTH_POINTS` points (the title says over how
-  many log rows), and a seed's last row is left out when it averages less than
+  sequences seen, one line per seed (runs stop at different points, so a mean
+  would jump where one stops); log scale when it spans more than two orders of
+  magnitude, and a log x axis when some runs stop over 5x earlier than others.
+  Each seed's log is smoothed with a running mean to about
+  :data:`SMOOTH_POINTS` points (window chosen per run; the title gives the
+  largest), and a seed's last row is left out when it averages less than
   half a log interval (a run cut by its time budget); runs.csv keeps every row.
 
 Agent colours are the same in both figures; legends give each agent's parameter count.
@@ -231,21 +233,25 @@ def _drop_partial_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _smooth(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Running mean per (agent, seed) over ``window`` log rows, so noise does not hide the trend.
+    """Running mean per (agent, seed), each over its own ~1/SMOOTH_POINTS of its log rows.
 
-    Each train row already averages ``log_every`` batches, but the last row of a
-    run may average only a few, and short logs are left as they are. Returns the
-    frame and the window (1 = unsmoothed), which the axis label states.
+    Each train row already averages ``log_every`` batches; short logs are left as
+    they are. The window is chosen per run, so a run that converged after a few
+    rows (the NTM) keeps its sudden drop while a long run is still smoothed.
+    Returns the frame and the largest window used (1 = unsmoothed), which the title states.
     """
-    longest = int(frame.groupby(["agent", "seed"]).size().max()) if len(frame) else 0
-    window = max(1, round(longest / SMOOTH_POINTS))
-    if window == 1:
-        return frame, 1
     frame = frame.sort_values(["agent", "seed", "step"]).copy()
-    frame["value"] = frame.groupby(["agent", "seed"])["value"].transform(
-        lambda v: v.rolling(window, min_periods=1).mean()
-    )
-    return frame, window
+    largest = 1
+
+    def smooth(values: pd.Series) -> pd.Series:
+        nonlocal largest
+        window = max(1, round(len(values) / SMOOTH_POINTS))
+        largest = max(largest, window)
+        return values.rolling(window, min_periods=1).mean()
+
+    if len(frame):
+        frame["value"] = frame.groupby(["agent", "seed"])["value"].transform(smooth)
+    return frame, largest
 
 
 def plot_learning(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str | Path) -> Path:
@@ -278,15 +284,20 @@ def plot_learning(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str
         frame = data[data["metric"] == metric].copy()
         frame["value"] = frame["value"] * scale
         frame, window = _smooth(_drop_partial_rows(frame))
-        smoothing = f" (running mean over {window} log rows)" if window > 1 else ""
+        smoothing = f" (running mean over up to {window} log rows)" if window > 1 else ""
         present = [a for a in agents if a in set(frame["agent"])]
+        # one line per seed: runs stop at different points (convergence, time budget), and a mean over
+        # the seeds still running would jump wherever one stops
         sns.lineplot(
             data=frame, x="sequences_seen", y="value", hue="agent", hue_order=present, palette=palette,
-            estimator="mean", errorbar=BAND, ax=ax, lw=1.6,
+            units="seed", estimator=None, ax=ax, lw=1.2, alpha=0.85,
         )
         positive = frame["value"][frame["value"] > 0]
         if not positive.empty and math.log10(positive.max() / positive.min()) > 2.0:
             ax.set_yscale("log")
+        ends = frame.groupby(["agent", "seed"])["sequences_seen"].max()
+        if len(ends) and ends.min() > 0 and ends.max() / ends.min() > 5:
+            ax.set_xscale("log")  # runs that stop early (converged) would be squeezed against the y axis
         ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
         ax.set_xlabel("training sequences seen")
         ax.set_ylabel(ylabel)
@@ -299,7 +310,7 @@ def plot_learning(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str
         )
     for j in range(len(tasks), nrows * cols):
         axes[j // cols][j % cols].set_axis_off()
-    fig.suptitle(f"{name}: training cost ({_BAND_WORDS})", fontsize=13)
+    fig.suptitle(f"{name}: training cost (one line per seed)", fontsize=13)
     fig.tight_layout()
     return save_figure(fig, path)
 
