@@ -54,6 +54,10 @@ class AgentConfig:
     frame_blocks: int = 1
     """Token inputs: independent position-encoded bags making up the ``frame_size`` features
     (``frame_size / frame_blocks`` each; e.g. MemN2N's per-hop embeddings); unused for bit inputs."""
+    position_encoding: str = "sentence"
+    """Token inputs: the sentence length J of the position weights: ``"sentence"`` (each sentence's own
+    word count, the paper's formula), ``"fixed"`` (the frame width for every sentence) or ``"reference"``
+    (the authors' code's centred form); see :mod:`agents.encoders`. Unused for bit inputs."""
 
 
 class Core(nn.Module):
@@ -131,7 +135,7 @@ class Agent(nn.Module):
     def __init__(self, name: str, spec: TaskSpec, config: AgentConfig, core_builder: Callable) -> None:
         super().__init__()
         self.name, self.spec, self.config = name, spec, config
-        self.encoder, features = make_encoder(spec, config.frame_size, config.frame_blocks)
+        self.encoder, features = make_encoder(spec, config.frame_size, config.frame_blocks, config.position_encoding)
         self.core: Core = core_builder(features, config)
         self.head = make_head(spec, self.core.output_size)
 

@@ -20,7 +20,8 @@ the memory holds the previous ``memory_size`` frames::
     y_t   = u^{K+1}                                   # (B, d) -> the Agent's linear head
 
 Frames before the start of the sequence are *absent* (masked out of the
-softmax), not zero memories; at ``t = 0`` nothing is visible and ``o = 0``.
+softmax), not zero memories; at ``t = 0`` nothing is visible and ``o = 0``
+(with ``empty_memories`` they are instead empty slots that score 0, see below).
 
 The Agent's encoder has already turned a frame into a feature vector ``x_t``
 (bits: the raw bits; tokens: position-encoded bags of words of width
@@ -69,6 +70,14 @@ Training options:
   batched attention. Noise is drawn from torch's global generator (reproducible
   under ``torch.manual_seed``) and only in ``self.training``; :meth:`step`
   never adds noise (it is the acting / evaluation path).
+- ``empty_memories``: the memory always has ``memory_size`` slots and the
+  softmax always spans all of them, as in the authors' reference code, which
+  pads every story's memory with empty (all-nil) sentences up to a fixed size
+  (``min(50, longest training story)``; ``benchmarks.babi`` uses the longest
+  story of any split). An empty slot embeds to the zero
+  vector with no temporal term: it scores 0 in the softmax (taking some mass)
+  and adds nothing to ``o``. Off (the default), slots without a frame are
+  absent (masked out). Under linear start the two are the same (score 0).
 - ``relu_between_hops``: a ReLU on ``u^{k+1}`` for ``k < K`` (the paper's
   non-linear variant for the 10k training sets); the output ``u^{K+1}`` stays
   linear.
@@ -123,6 +132,9 @@ class MemN2NConfig(AgentConfig):
     """Epochs (from 0) that run without the softmax when ``linear_start`` is on."""
     random_noise: float = 0.0
     """Probability of an empty memory before each frame during training (paper's RN: 0.1)."""
+    empty_memories: bool = False
+    """Slots without a frame take part in the softmax as empty memories (score 0, output 0) instead of
+    being masked out, so the softmax always spans ``memory_size`` slots (the authors' code)."""
     relu_between_hops: bool = False
     """Apply a ReLU to the query between hops (the paper's 10k variant)."""
     init_std: float = 0.1
@@ -141,7 +153,7 @@ def _check_config(config: MemN2NConfig) -> None:
         raise ValueError(f"weight_tying must be one of {WEIGHT_TYING}, got {config.weight_tying!r}")
     if config.embedding not in EMBEDDINGS:
         raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {config.embedding!r}")
-    for name in ("linear_start", "relu_between_hops"):
+    for name in ("linear_start", "relu_between_hops", "empty_memories"):
         if not isinstance(getattr(config, name), bool):
             raise TypeError(f"{name} must be a bool, got {getattr(config, name)!r}")
 
@@ -168,6 +180,7 @@ class MemN2NCore(Core):
         self.weight_tying = config.weight_tying
         self.relu_between_hops = config.relu_between_hops
         self.random_noise = config.random_noise
+        self.empty_memories = config.empty_memories
         self.linear_start = config.linear_start
         self.linear_start_epochs = config.linear_start_epochs
 
@@ -239,6 +252,13 @@ class MemN2NCore(Core):
         """Attention weights over memories; rows with nothing visible get all zeros."""
         if self._linear_now:
             return scores * visible  # linear start: raw match scores, no softmax
+        if self.empty_memories:
+            # memory_size - visible empty slots, each with score 0: exp(0 - top) in the denominator
+            empties = (self.memory_size - visible.sum(-1, keepdim=True)).clamp(min=0).to(scores.dtype)
+            masked = scores.masked_fill(~visible, torch.finfo(scores.dtype).min)
+            top = masked.amax(-1, keepdim=True).clamp(min=0).detach()  # the empties' 0 counts too
+            weights = torch.exp(masked - top) * visible
+            return weights / (weights.sum(-1, keepdim=True) + empties * torch.exp(-top))
         scores = scores.masked_fill(~visible, torch.finfo(scores.dtype).min)
         # a fully masked row (t = 0) softmaxes to uniform; the mask zeroes it
         return torch.softmax(scores, dim=-1) * visible

@@ -223,6 +223,28 @@ def test_position_encoding_matches_the_paper_by_hand() -> None:
     torch.testing.assert_close(both[1], torch.tensor([[0.5, 1.0], [0, 0], [0, 0], [0, 0]]))
 
 
+def test_fixed_and_reference_position_encodings_use_the_frame_width() -> None:
+    # "fixed": the paper's formula with J = W for every sentence; "reference": 1 + 4(k-(d+1)/2)(j-(W+1)/2)/(dW)
+    W, d = 4, 2
+    fixed = position_encoding(torch.tensor([3, 1]), W, d, "fixed")  # (2, W, d)
+    for j in range(1, W + 1):
+        for k in range(1, d + 1):
+            value = (1 - j / W) - (k / d) * (1 - 2 * j / W)
+            assert fixed[0, j - 1, k - 1].item() == pytest.approx(value if j <= 3 else 0.0)
+            assert fixed[1, j - 1, k - 1].item() == pytest.approx(value if j <= 1 else 0.0)
+            reference = 1 + 4 * (k - (d + 1) / 2) * (j - (W + 1) / 2) / (d * W)
+            got = position_encoding(torch.tensor(3), W, d, "reference")[j - 1, k - 1].item()
+            assert got == pytest.approx(reference if j <= 3 else 0.0)
+    # a word's weights do not depend on the sentence's length
+    torch.testing.assert_close(fixed[0, 0], fixed[1, 0])
+    with pytest.raises(ValueError, match="position"):
+        position_encoding(torch.tensor(3), W, d, "bogus")
+    with pytest.raises(ValueError, match="position"):
+        PositionEncodedBag(vocab_size=9, dim=2, position="bogus")
+    agent = agents.make_agent("memn2n", TOKEN_SPEC, device="cpu", frame_size=8, position_encoding="fixed")
+    assert agent.encoder.position == "fixed"
+
+
 def test_bag_is_the_position_weighted_sum_of_word_embeddings() -> None:
     torch.manual_seed(0)
     bag = PositionEncodedBag(vocab_size=9, dim=3)

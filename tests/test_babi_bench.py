@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from benchmarks import babi
 from benchmarks.babi import RECORD_VERSION, RunConfig, cell_path, parse_ints, report, run_cell, summary_table
@@ -107,7 +108,37 @@ def test_memn2n_protocol_is_the_papers_construction() -> None:
     assert config["frame_blocks"] == config["hops"] + 1
     assert config["frame_size"] == config["frame_blocks"] * config["embedding_size"] == 80
     assert babi.PROTOCOLS["memn2n"].per_question
+    assert config["empty_memories"]  # the authors' fixed memory with empty slots in the softmax
     assert not babi.PROTOCOLS["lstm"].per_question and not babi.PROTOCOLS["ntm"].per_question
+
+
+def test_protocol_options_head_bias_clip_and_empty_memories(babi_dir: Path) -> None:
+    overrides = {"head_bias": False, "agent_config": {"empty_memories": True}}
+    config = RunConfig(1, "memn2n", 0, data_dir=str(babi_dir), overrides=overrides)
+    splits = babi._load_splits(config)
+    agent, _ = babi._build(config, config.protocol(), splits)
+    assert agent.head.bias is None and agent.core.empty_memories
+    # the authors' fixed memory: as many slots as the longest story, not max(50, ...)
+    assert agent.core.memory_size == max(task.max_frames for task in splits.values()) - 1
+    default, _ = babi._build(RunConfig(1, "memn2n", 0, data_dir=str(babi_dir)), babi.PROTOCOLS["memn2n"], splits)
+    assert default.head.bias is not None
+
+
+@pytest.mark.parametrize("per_parameter", [False, True])
+def test_clip_gradients_globally_or_per_parameter(per_parameter: bool) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 1))
+    protocol = dataclasses.replace(babi.PROTOCOLS["memn2n"], clip_norm=1.0, clip_per_parameter=per_parameter)
+    for p, scale in zip(model.parameters(), (10.0, 0.01, 5.0, 3.0)):
+        p.grad = torch.full_like(p, scale)
+    small = model[0].bias.grad.clone()  # norm 0.017 < 1
+    babi.clip_gradients(model, protocol)
+    norms = [p.grad.norm().item() for p in model.parameters()]
+    if per_parameter:
+        assert all(n <= 1.0 + 1e-5 for n in norms) and norms[0] == pytest.approx(1.0)
+        torch.testing.assert_close(model[0].bias.grad, small)  # under the cap: untouched
+    else:
+        assert sum(n * n for n in norms) ** 0.5 == pytest.approx(1.0, rel=1e-4)
+        assert model[0].bias.grad.norm().item() < small.norm().item()
 
 
 def test_splits_follow_the_protocols_sequence_layout(babi_dir: Path) -> None:

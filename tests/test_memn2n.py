@@ -45,6 +45,8 @@ VARIANTS = {
     "linear_start": {"linear_start": True},
     "one_hop": {"hops": 1},
     "memory_1": {"memory_size": 1},
+    "empty_memories": {"empty_memories": True},
+    "empty_memories_linear_start": {"empty_memories": True, "linear_start": True},
 }
 
 
@@ -357,3 +359,34 @@ def test_memn2n_learns_delayed_recall_quickly() -> None:
         wrong = ((agent.eval()(x) > 0) != (y > 0.5)).float() * mask[..., None]
     error_rate = float(wrong.sum() / (mask.sum() * bits))
     assert error_rate < 0.05, f"bit error rate {error_rate:.3f} (chance 0.5) after {elapsed:.1f}s"
+
+
+def test_empty_memories_take_softmax_mass_with_score_zero() -> None:
+    """Authors' code: slots without a frame are zero sentences scoring 0 in the softmax, adding 0 to o."""
+    core = make_core(hops=1, empty_memories=True)
+    masked = make_core(hops=1)
+    x = frames(batch=1, steps=3)
+    with torch.no_grad():
+        u = core._query(x[:, 2])  # the query at t = 2 sees ages 1, 2; M - 2 slots are empty
+        e = core._embed(x[:, :2].flip(1))  # ages 1, 2
+        m = e[0] + core.temporal[0][:2]
+        c = e[1] + core.temporal[1][:2]
+        scores = torch.einsum("bmd,bd->bm", m, u)
+        logits = torch.cat([scores, torch.zeros(1, M - 2)], dim=1)  # the empty slots score 0
+        p = torch.softmax(logits, dim=-1)[:, :2]
+        expected = u + torch.einsum("bm,bmd->bd", p, c)
+        torch.testing.assert_close(core(x)[:, 2], expected)
+        torch.testing.assert_close(stepped(core, x)[:, 2], expected)
+        # a full window has no empty slot: the same as masking
+        y = frames(batch=1, steps=M + 3)
+        torch.testing.assert_close(core(y)[:, M:], masked(y)[:, M:])
+        assert not torch.allclose(core(x)[:, 1:], masked(x)[:, 1:])
+        torch.testing.assert_close(core(x)[:, 0], core._query(x[:, 0]))  # nothing visible: o = 0
+
+
+def test_empty_memories_change_nothing_under_linear_start() -> None:
+    core = make_core(empty_memories=True, linear_start=True)
+    masked = make_core(linear_start=True)
+    x = frames()
+    with torch.no_grad():
+        torch.testing.assert_close(core(x), masked(x))
