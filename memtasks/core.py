@@ -165,6 +165,18 @@ class Task:
         Returns:
             A :class:`Batch`; samples shorter than the longest are right-padded.
         """
+        options = self._check_sample_args(batch_size, rng, options)
+        if length is None:
+            lengths = rng.integers(self.min_length, self.max_length + 1, size=batch_size)
+        else:
+            check_int("length", length, self.min_allowed_length)
+            lengths = np.full(batch_size, int(length))
+        return self._sample(lengths.astype(np.int64), rng, **options)
+
+    def _check_sample_args(
+        self, batch_size: Any, rng: Any, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Check ``sample``'s common arguments; return the options that are set (not None)."""
         check_int("batch_size", batch_size, 1)
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
@@ -174,13 +186,7 @@ class Task:
             raise ValueError(
                 f"{type(self).__name__}.sample got unknown option(s) {sorted(unknown)}; allowed: {allowed}"
             )
-        if length is None:
-            lengths = rng.integers(self.min_length, self.max_length + 1, size=batch_size)
-        else:
-            check_int("length", length, self.min_allowed_length)
-            lengths = np.full(batch_size, int(length))
-        options = {k: v for k, v in options.items() if v is not None}
-        return self._sample(lengths.astype(np.int64), rng, **options)
+        return {k: v for k, v in options.items() if v is not None}
 
     def _sample(self, lengths: np.ndarray, rng: np.random.Generator, **options: Any) -> Batch:
         raise NotImplementedError

@@ -345,17 +345,12 @@ class BabiTask(Task):
             rng: The only source of randomness.
             length: ``None`` draws from every sequence; an integer draws only among
                 sequences with exactly that many story sentences.
-            **options: None are accepted (kept for the :class:`Task` signature).
+            **options: None are accepted (bAbI has no sample options).
 
         Raises:
             ValueError: No sequence of the split has ``length`` story sentences.
         """
-        check_int("batch_size", batch_size, 1)
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        unknown = {k for k, v in options.items() if v is not None}
-        if unknown:
-            raise ValueError(f"BabiTask.sample got unknown option(s) {sorted(unknown)}; allowed: length")
+        self._check_sample_args(batch_size, rng, options)
         if length is None:
             pool = None
         else:
