@@ -182,6 +182,17 @@ class Protocol:
     examples, no earlier question among the frames) instead of one per story window."""
 
 
+_RECURRENT_TRAINING: dict[str, Any] = dict(
+    optimizer="adam",
+    lr=1e-3,
+    lr_halve_every=None,
+    linear_start_lr=None,
+    clip_norm=40.0,
+    loss_reduction="mean",
+    head_init_std=None,
+)
+"""The LSTM's and the NTM's shared training settings (no published bAbI protocol for either)."""
+
 PROTOCOLS: dict[str, Protocol] = {
     "memn2n": Protocol(
         agent_config=dict(
@@ -206,27 +217,12 @@ PROTOCOLS: dict[str, Protocol] = {
         head_init_std=0.1,
         per_question=True,
     ),
-    "lstm": Protocol(
-        agent_config=dict(frame_size=50, hidden_size=128, num_layers=1),
-        optimizer="adam",
-        lr=1e-3,
-        lr_halve_every=None,
-        linear_start_lr=None,
-        clip_norm=40.0,
-        loss_reduction="mean",
-        head_init_std=None,
-    ),
+    "lstm": Protocol(agent_config=dict(frame_size=50, hidden_size=128, num_layers=1), **_RECURRENT_TRAINING),
     "ntm": Protocol(
         agent_config=dict(
             frame_size=50, controller="lstm", controller_size=100, memory_rows=128, memory_width=20
         ),
-        optimizer="adam",
-        lr=1e-3,
-        lr_halve_every=None,
-        linear_start_lr=None,
-        clip_norm=40.0,
-        loss_reduction="mean",
-        head_init_std=None,
+        **_RECURRENT_TRAINING,
     ),
 }
 """The training protocol of each agent this benchmark knows."""
