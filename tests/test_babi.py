@@ -239,15 +239,21 @@ def test_argument_errors(tmp_path: Path) -> None:
 # -- long stories ------------------------------------------------------------------------------------------
 
 
-def test_windows_keep_every_question_once_within_memory() -> None:
+def _story_with_a_question_every_third_sentence():
+    """12 sentences, a question after every 3rd (4 questions)."""
     lines, i = [], 1
-    for s in range(12):  # 12 sentences, a question after every 3rd
+    for s in range(12):
         lines.append(f"{i} Mary went to room {s}.")
         i += 1
         if s % 3 == 2:
             lines.append(f"{i} Where is Mary? \troom{s}\t{i - 1}")
             i += 1
     (story,) = parse_lines(lines)
+    return story
+
+
+def test_windows_keep_every_question_once_within_memory() -> None:
+    story = _story_with_a_question_every_third_sentence()
     windows = build_windows([story], memory_size=5)
     # questions after 3 sentences share the head; those after 6, 9, 12 get their own 5-sentence window
     got = [(w.start, w.stop, w.questions) for w in windows]
@@ -256,14 +262,7 @@ def test_windows_keep_every_question_once_within_memory() -> None:
 
 
 def test_per_question_windows_hold_one_question_and_its_sentences() -> None:
-    lines, i = [], 1
-    for s in range(12):  # 12 sentences, a question after every 3rd
-        lines.append(f"{i} Mary went to room {s}.")
-        i += 1
-        if s % 3 == 2:
-            lines.append(f"{i} Where is Mary? \troom{s}\t{i - 1}")
-            i += 1
-    (story,) = parse_lines(lines)
+    story = _story_with_a_question_every_third_sentence()
     got = [(w.start, w.stop, w.questions) for w in build_windows([story], memory_size=5, per_question=True)]
     assert got == [(0, 3, (0,)), (1, 6, (1,)), (4, 9, (2,)), (7, 12, (3,))]  # the last <= 5 sentences each
     got = [(w.start, w.stop, w.questions) for w in build_windows([story], memory_size=50, per_question=True)]
