@@ -25,7 +25,12 @@ One run (:func:`run_cell`) reads top to bottom as
 5. stop after ``epochs`` epochs or when the run's wall-clock cap is spent; load
    the best weights, score the test split once (selection on validation, never
    on test) and write the run record ``runs/<size>/qa<N>__<agent>__seed<k>.json``
-   atomically. A re-run skips every run whose record exists.
+   atomically (with the selected weights' training error too, which tells
+   under- from over-fitting). A re-run skips every run whose record exists.
+
+Ablations: ``--override FIELD=JSON`` (repeatable) replaces a :class:`Protocol`
+field for every run of the command, e.g. ``--override
+agent_config.weight_tying='"layerwise"'``; such runs need their own ``--out``.
 
 Files under ``--out``:
 
@@ -46,7 +51,9 @@ Protocol (the defaults of :data:`PROTOCOLS`) and how it differs from the paper:
   each weight matrix on its own: ``clip_per_parameter``, not measured), every
   weight N(0, 0.1) (the answer head too: it is re-initialised here). The
   authors' code runs its 20 linear-start epochs *before* 100 epochs with the
-  schedule restarted (120 in all; not measured here).
+  schedule restarted (120 in all; not measured here). On 10k the model gets a
+  ReLU between hops, as in the paper's 10k column "PE LS RN*"
+  (:data:`SIZE_CHANGES`).
 - Sentence embeddings as in the paper: the token encoder makes 4 independent
   position-encoded bags of width 20 (``frame_blocks=4``, ``frame_size=80``,
   position weights counted within each bag) and MemN2N uses them directly as
@@ -128,12 +135,14 @@ __all__ = [
     "PROTOCOLS",
     "Protocol",
     "RunConfig",
+    "SIZE_CHANGES",
     "cell_path",
     "clip_gradients",
     "learning_rate",
     "load_records",
     "main",
     "parse_ints",
+    "parse_overrides",
     "report",
     "run_cell",
     "summary_table",
@@ -227,6 +236,12 @@ PROTOCOLS: dict[str, Protocol] = {
 }
 """The training protocol of each agent this benchmark knows."""
 
+SIZE_CHANGES: dict[tuple[str, str], dict[str, Any]] = {
+    ("memn2n", "10k"): {"agent_config": {"relu_between_hops": True}},
+}
+"""Changes to :data:`PROTOCOLS` by ``(agent, size)``, applied before a run's own overrides: the paper's
+10k column (PE LS RN*) adds a ReLU between hops."""
+
 AGENTS = tuple(PROTOCOLS)
 """Agents in report order."""
 
@@ -287,12 +302,14 @@ class RunConfig:
         return f"qa{self.task}__{self.agent}__seed{self.seed}"
 
     def protocol(self) -> Protocol:
-        """The agent's :class:`Protocol` with :attr:`overrides` applied."""
-        base = PROTOCOLS[self.agent]
-        changes = dict(self.overrides)
-        if "agent_config" in changes:
-            changes["agent_config"] = {**base.agent_config, **changes["agent_config"]}
-        return dataclasses.replace(base, **changes)
+        """The agent's :class:`Protocol` with the :data:`SIZE_CHANGES` of its size, then :attr:`overrides`."""
+        protocol = PROTOCOLS[self.agent]
+        for changes in (SIZE_CHANGES.get((self.agent, self.size), {}), self.overrides):
+            changes = dict(changes)
+            if "agent_config" in changes:
+                changes["agent_config"] = {**protocol.agent_config, **changes["agent_config"]}
+            protocol = dataclasses.replace(protocol, **changes)
+        return protocol
 
 
 def cell_path(out: str | Path, config: RunConfig) -> Path:
@@ -383,7 +400,8 @@ def run_cell(config: RunConfig, out: str | Path, progress: Callable[[int, str], 
         progress: Called with ``(epoch, message)`` after every evaluated epoch (None: silent).
 
     Returns:
-        The run record: ``task, agent, seed, size, valid_error, test_error`` (fractions),
+        The run record: ``task, agent, seed, size, valid_error, test_error, train_error`` (fractions; all
+        three of the selected weights),
         ``best_epoch`` (1-based count of epochs behind the selected weights),
         ``epochs_run``, ``epochs_planned``, ``stopped`` (``"epochs"`` or ``"time"``),
         ``wall_s`` (training + evaluation, summed over resumes), ``num_parameters``,
@@ -505,6 +523,7 @@ def run_cell(config: RunConfig, out: str | Path, progress: Callable[[int, str], 
     # 5. the selected weights, scored once on test
     agent.load_state_dict(best_state)
     test_error, results = _evaluate(agent, test)
+    train_error, _ = _evaluate(agent, train)  # tells under- from over-fitting
     record = {
         "version": RECORD_VERSION,
         "task": config.task,
@@ -513,6 +532,7 @@ def run_cell(config: RunConfig, out: str | Path, progress: Callable[[int, str], 
         "size": config.size,
         "valid_error": best_error,
         "test_error": test_error,
+        "train_error": train_error,
         "best_epoch": best_epoch,
         "epochs_run": epochs_run,
         "epochs_planned": config.epochs,
@@ -565,7 +585,10 @@ def load_records(out: str | Path, size: str) -> list[dict[str, Any]]:
 
 
 def tidy_runs(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """Long table ``task, agent, seed, metric, value`` of the records' scalar results (errors in %)."""
+    """Long table ``task, agent, seed, metric, value`` of the records' scalar results (errors in %).
+
+    ``train_error`` (the selected weights on the training split) appears for the records that hold it.
+    """
     rows = []
     for r in records:
         values = {
@@ -576,6 +599,8 @@ def tidy_runs(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "wall_s": r["wall_s"],
             "num_parameters": r["num_parameters"],
         }
+        if r.get("train_error") is not None:  # records written before it was kept lack it
+            values["train_error"] = 100 * r["train_error"]
         rows += [{"task": r["task"], "agent": r["agent"], "seed": r["seed"], "metric": m, "value": float(v)}
                  for m, v in values.items()]  # fmt: skip
     columns = ["task", "agent", "seed", "metric", "value"]
@@ -619,6 +644,15 @@ def _fmt(value: float | None, std: float | None = None) -> str:
     return f"{value:.1f} ± {std:.1f}"
 
 
+def _seed_count(summary: pd.DataFrame, agent: str) -> str:
+    """``" (3 seeds)"``, or ``" (1-3 seeds)"`` when tasks differ, for ``agent``'s column header."""
+    seeds = summary.loc[summary["agent"] == agent, "seeds"] if not summary.empty else pd.Series(dtype=int)
+    if seeds.empty:
+        return ""
+    low, high = int(seeds.min()), int(seeds.max())
+    return f" ({low} seed{'s' if high > 1 else ''})" if low == high else f" ({low}-{high} seeds)"
+
+
 def _markdown_table(summary: pd.DataFrame, size: str, tasks: list[int], agents: list[str]) -> list[str]:
     """The per-task rows and the mean / failed rows of ``table_<size>.md``."""
     paper = paper_column("memn2n", size)
@@ -629,7 +663,7 @@ def _markdown_table(summary: pd.DataFrame, size: str, tasks: list[int], agents: 
     for agent in agents:
         if agent == "lstm" and lstm_paper is not None:
             header.append("paper LSTM")
-        header += [f"ours {agent} mean ± std", f"ours {agent} val-selected"]
+        header += [f"ours {agent}{_seed_count(summary, agent)} mean ± std", f"ours {agent} val-selected"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     columns: dict[str, dict[int, float]] = {}  # label -> task -> error, for the bottom rows
     if paper is not None and paper.errors is not None:
@@ -730,6 +764,38 @@ def _plot_error_by_length(records: Sequence[dict[str, Any]], path: Path) -> Path
     return _save(fig, path)
 
 
+def _protocol_changes(records: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+    """Per agent, every ``field = value (n runs)`` where records differ from today's protocol of their size.
+
+    Ablations (``--override``) and records of an older protocol show up here, so a table never
+    silently mixes or mislabels protocols.
+    """
+    found: dict[str, dict[str, int]] = {}
+    for r in records:
+        if "protocol" not in r or r["agent"] not in PROTOCOLS:
+            continue
+        today = json.loads(json.dumps(dataclasses.asdict(RunConfig(r["task"], r["agent"], 0, r["size"]).protocol())))
+        flat_today, flat_run = _flatten(today), _flatten(r["protocol"])
+        for key in sorted(set(flat_today) | set(flat_run)):
+            if key not in flat_run and flat_today[key] == _FIELD_DEFAULTS.get(key, "(no default)"):
+                continue  # a field added since with a default that keeps the old behaviour
+            if flat_today.get(key, "(absent)") != flat_run.get(key, "(absent)"):
+                text = f"{key} = {json.dumps(flat_run.get(key, '(absent)'))}"
+                found.setdefault(r["agent"], {}).setdefault(text, 0)
+                found[r["agent"]][text] += 1
+    return {a: [f"{text} ({n} runs)" for text, n in changes.items()] for a, changes in found.items()}
+
+
+_FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Protocol) if f.default is not dataclasses.MISSING}
+
+
+def _flatten(protocol: dict[str, Any]) -> dict[str, Any]:
+    """``{"agent_config": {"hops": 3}, "lr": 0.01}`` -> ``{"agent_config.hops": 3, "lr": 0.01}``."""
+    flat = {k: v for k, v in protocol.items() if k != "agent_config"}
+    flat.update({f"agent_config.{k}": v for k, v in protocol.get("agent_config", {}).items()})
+    return flat
+
+
 def report(out: str | Path, size: str = "1k", command: str | None = None) -> list[Path]:
     """Write ``table_<size>.md``, ``runs_<size>.csv`` and ``error_by_length_<size>.png`` from the records.
 
@@ -775,6 +841,9 @@ def report(out: str | Path, size: str = "1k", command: str | None = None) -> lis
     if lstm_paper is not None:
         lines.append(f"Paper LSTM baseline ({size}): mean {lstm_paper.mean} / {lstm_paper.failed} failed "
                      "(per-task errors not transcribed). The NTM is not in the paper's table.")  # fmt: skip
+    for agent, changes in _protocol_changes(records).items():
+        lines.append(f"Protocol changes in the {agent} records (against today's `PROTOCOLS` in "
+                     f"benchmarks/babi.py): {'; '.join(changes)}.")  # fmt: skip
     lines += ["", "Epochs run per agent (a run stops early only at `--minutes-per-run`): "
               + "; ".join(f"{a}: {', '.join(map(str, e))}" for a, e in epochs.items()) + ".", ""]  # fmt: skip
     doc = (__doc__ or "").split("Protocol (the defaults of :data:`PROTOCOLS`) and how it differs from the paper:")
@@ -823,7 +892,39 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--minutes-per-run", type=float, default=None, help="wall-clock cap of each run")
     parser.add_argument("--data-dir", default=None, help="tasks_1-20_v1-2 folder (default $MEMTASKS_BABI_DIR)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    parser.add_argument(
+        "--override", action="append", default=[], metavar="FIELD=JSON",
+        help="replace a Protocol field for an ablation, e.g. head_bias=false or "
+             "agent_config.weight_tying='\"layerwise\"' (repeatable; needs its own --out)",
+    )  # fmt: skip
     return parser
+
+
+_PROTOCOL_OUT = Path(__file__).resolve().parents[1] / "results" / "babi"
+"""The committed results of the protocol itself, which ``--override`` runs must not join."""
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["FIELD=JSON", ...]`` to :attr:`RunConfig.overrides`; ``agent_config.NAME=JSON`` sets one agent option.
+
+    Raises:
+        ValueError: naming the item that is not ``FIELD=JSON`` or whose value is not JSON.
+    """
+    overrides: dict[str, Any] = {}
+    for item in items:
+        field_name, sep, text = item.partition("=")
+        if not sep or not field_name:
+            raise ValueError(f"--override expects FIELD=JSON (e.g. head_bias=false), got {item!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError(f"--override {field_name}: the value must be JSON (strings in double quotes), "
+                             f"got {text!r}") from None  # fmt: skip
+        if field_name.startswith("agent_config."):
+            overrides.setdefault("agent_config", {})[field_name.removeprefix("agent_config.")] = value
+        else:
+            overrides[field_name] = value
+    return overrides
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -841,10 +942,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         agents = [a.strip() for a in args.agents.split(",") if a.strip()]
         tasks, seeds = parse_ints(args.tasks, 1, 20), parse_ints(args.seeds, 0)
+        overrides = parse_overrides(args.override)
+        if overrides and Path(args.out).resolve() == _PROTOCOL_OUT:
+            raise ValueError("--override runs need their own --out folder (their records would mix with the "
+                             "protocol's in results/babi)")  # fmt: skip
         configs = [
             RunConfig(task, agent, seed, size=args.size, epochs=args.epochs, batch_size=args.batch_size,
                       batch_unit=args.batch_unit, eval_every=args.eval_every,
-                      minutes_per_run=args.minutes_per_run, data_dir=args.data_dir)  # fmt: skip
+                      minutes_per_run=args.minutes_per_run, data_dir=args.data_dir,
+                      overrides=overrides)  # fmt: skip
             for agent in agents for task in tasks for seed in seeds
         ]
     except ValueError as error:

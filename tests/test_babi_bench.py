@@ -75,6 +75,26 @@ def test_parse_ints() -> None:
         parse_ints("one")
 
 
+def test_parse_overrides() -> None:
+    overrides = babi.parse_overrides(["head_bias=false", 'agent_config.weight_tying="layerwise"',
+                                      "agent_config.frame_blocks=3", "lr=0.02"])  # fmt: skip
+    assert overrides == {"head_bias": False, "lr": 0.02,
+                         "agent_config": {"weight_tying": "layerwise", "frame_blocks": 3}}  # fmt: skip
+    protocol = RunConfig(1, "memn2n", 0, overrides=overrides).protocol()
+    assert protocol.agent_config["weight_tying"] == "layerwise" and protocol.agent_config["hops"] == 3
+    with pytest.raises(ValueError, match="FIELD=JSON"):
+        babi.parse_overrides(["head_bias"])
+    with pytest.raises(ValueError, match="weight_tying: the value must be JSON"):
+        babi.parse_overrides(["agent_config.weight_tying=layerwise"])
+
+
+def test_main_refuses_overrides_into_the_protocols_folder(capsys) -> None:
+    assert babi.main(["--tasks", "1", "--override", "head_bias=false", "--out", "results/babi"]) == 2
+    assert "need their own --out" in capsys.readouterr().err
+    assert babi.main(["--tasks", "1", "--override", "nonsense=1", "--out", "x"]) == 2
+    assert "unknown protocol override" in capsys.readouterr().err
+
+
 def test_run_config_errors_name_the_field() -> None:
     with pytest.raises(ValueError, match="agent must be one of"):
         RunConfig(1, "gru", 0)
@@ -110,6 +130,17 @@ def test_memn2n_protocol_is_the_papers_construction() -> None:
     assert babi.PROTOCOLS["memn2n"].per_question
     assert config["empty_memories"]  # the authors' fixed memory with empty slots in the softmax
     assert not babi.PROTOCOLS["lstm"].per_question and not babi.PROTOCOLS["ntm"].per_question
+
+
+def test_10k_memn2n_adds_relu_between_hops_and_overrides_still_win() -> None:
+    """The paper's 10k column (PE LS RN*) is the 1k protocol plus a ReLU between hops."""
+    assert not RunConfig(1, "memn2n", 0, size="1k").protocol().agent_config.get("relu_between_hops", False)
+    ten_k = RunConfig(1, "memn2n", 0, size="10k").protocol()
+    assert ten_k.agent_config["relu_between_hops"] is True
+    assert ten_k.agent_config["hops"] == 3  # the rest of the agent config is kept
+    assert not RunConfig(1, "lstm", 0, size="10k").protocol().agent_config.get("relu_between_hops", False)
+    off = RunConfig(1, "memn2n", 0, size="10k", overrides={"agent_config": {"relu_between_hops": False}})
+    assert off.protocol().agent_config["relu_between_hops"] is False
 
 
 def test_protocol_options_head_bias_clip_and_empty_memories(babi_dir: Path) -> None:
@@ -200,10 +231,26 @@ def test_report_from_synthetic_records(tmp_path: Path) -> None:
     assert mean_row[5] == "**50.0** (1 tasks)"
     assert failed_row[1:4] == ["**1**", "**1**", "**1**"]  # 5.0 is not > 5
     assert "python -m benchmarks.babi --tasks 1-2" in table
+    assert "ours memn2n (3 seeds) mean ± std" in table and "ours lstm (1 seed) mean ± std" in table
     tidy = __import__("pandas").read_csv(tmp_path / "runs_1k.csv")
     assert list(tidy.columns) == ["task", "agent", "seed", "metric", "value"]
     assert len(tidy) == 7 * 6
     assert tidy.query("task == 2 and seed == 2 and metric == 'test_error'")["value"].item() == pytest.approx(30.0)
+
+
+def test_report_names_protocol_changes_of_its_records(tmp_path: Path) -> None:
+    """An ablation's records (or an older protocol's) are labelled in the table, never passed off as the protocol."""
+    today = json.loads(json.dumps(dataclasses.asdict(RunConfig(1, "memn2n", 0).protocol())))
+    ablation = {**today, "agent_config": {**today["agent_config"], "weight_tying": "layerwise"}}
+    older = {k: v for k, v in today.items() if k != "head_bias"}  # a field added later, at its default
+    _write(tmp_path, {**_record(1, "memn2n", 0, 0.1, 0.1), "protocol": ablation})
+    _write(tmp_path, {**_record(1, "memn2n", 1, 0.1, 0.1), "protocol": older})
+    _write(tmp_path, {**_record(1, "memn2n", 2, 0.1, 0.1), "protocol": today})
+    report(tmp_path, "1k")
+    table = (tmp_path / "table_1k.md").read_text()
+    assert ("memn2n records (against today's `PROTOCOLS` in benchmarks/babi.py): "
+            'agent_config.weight_tying = "layerwise" (1 runs).') in table
+    assert "head_bias" not in table.split("## Protocol")[0]
 
 
 # -- real runs (need the data) ------------------------------------------------------------------------
@@ -216,6 +263,7 @@ def test_tiny_run_writes_record_and_report_and_resume_skips(tmp_path: Path, babi
     assert path.is_file() and json.loads(path.read_text()) == record
     assert record["epochs_run"] == 2 and record["stopped"] == "epochs" and 1 <= record["best_epoch"] <= 2
     assert 0.0 <= record["test_error"] <= 1.0 and record["test_questions"] == 1000
+    assert 0.0 <= record["train_error"] <= 1.0
     assert sum(e["questions"] for e in record["test_by_context"]) == 1000
     assert [h["epoch"] for h in record["history"]] == [1, 2]
     assert not (tmp_path / "runs" / "1k" / "ckpt").exists() or not any((tmp_path / "runs" / "1k" / "ckpt").iterdir())
