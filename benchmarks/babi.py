@@ -119,7 +119,6 @@ import datetime as _dt
 import json
 import math
 import multiprocessing
-import os
 import platform
 import shlex
 import sys
@@ -139,6 +138,7 @@ from agents import make_agent, sequence_loss
 from agents.optim import make_optimizer
 from benchmarks.babi_paper import FAIL_THRESHOLD, PAPER_SOURCE, paper_column
 from benchmarks.results import write_csv_atomic, write_json_atomic, write_text_atomic
+from memtasks.atomic import atomic_open
 
 __all__ = [
     "AGENTS",
@@ -458,9 +458,8 @@ def run_cell(config: RunConfig, out: str | Path, progress: Callable[[int, str], 
             "numpy_rng": json.dumps(rng.bit_generator.state),
             "torch_rng": torch.get_rng_state(),
         }
-        tmp = ckpt.with_name(f".{ckpt.name}.{os.getpid()}.tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, ckpt)
+        with atomic_open(ckpt, "wb") as f:
+            torch.save(payload, f)
 
     t0 = time.perf_counter()
     last_save = t0
