@@ -305,8 +305,8 @@ class MemN2NCore(Core):
             age = age + inserted[:, :, None] - inserted[:, None, :]  # (B, T, T)
         index = (age - 1).clamp(0, M - 1).expand(Bsz, T, T)  # (B, T, T) row of T_A/T_C
 
-        u = self._query(x)  # (B, T, d)
         emb = self._embed(x)  # each (B, T, d)
+        u = emb[0]  # (B, T, d): u^1 = B x, and B is E_0 (the frames are their own queries)
         for k in range(self.hops):
             ia, ic = self._hop_maps(k)
             # u . (A x_j + T_A[age-1]) = u . A x_j + (u T_A^T)[age-1]
