@@ -23,6 +23,13 @@ Order within a step: all heads are addressed against ``M_{t-1}``, the read heads
 read ``M_{t-1}``, then the write heads write ``M_t``. The core's output is
 ``[controller output, read vectors of this step]``.
 
+Layout: memory is held location-last, ``(B, M, N)`` (column ``i`` is the
+paper's row ``M_i``), like the weightings ``(B, H, N)``. Every reduction over
+locations and every elementwise update then runs along the contiguous ``N``
+axis, which vectorises on the CPU; with ``torch.compile`` (the training fast
+path, :mod:`agents.fast`) this layout compiled in 30 s instead of 48 s and ran
+as fast or faster than ``(B, N, M)`` (measured on the project's 2-core CPU).
+
 Implementation choices from Collier & Beel 2018 (arXiv 1807.08518): memory
 initialised to a small constant (1e-6), the head parameters ("controller
 outputs") clipped to +-20, learned initial read vectors and head weightings.
@@ -67,20 +74,20 @@ _EPS = 1e-6
 def content_addressing(
     memory: torch.Tensor, key: torch.Tensor, beta: torch.Tensor, eps: float = _EPS
 ) -> torch.Tensor:
-    """Softmax over rows of ``beta`` x cosine similarity (eq. 5, 6).
+    """Softmax over locations of ``beta`` x cosine similarity (eq. 5, 6).
 
     Args:
-        memory: (B, N, M).
+        memory: (B, M, N), location-last.
         key: (B, H, M), one key per head.
         beta: (B, H) key strengths, >= 0.
-        eps: Guards the norms, so zero keys or zero rows give similarity 0, never NaN.
+        eps: Guards the norms, so zero keys or zero locations give similarity 0, never NaN.
 
     Returns:
         (B, H, N) weightings, each summing to 1.
     """
-    dot = torch.einsum("bhm,bnm->bhn", key, memory)  # (B, H, N)
+    dot = torch.bmm(key, memory)  # (B, H, N)
     key_norm = torch.sqrt((key * key).sum(-1) + eps * eps)  # (B, H)
-    mem_norm = torch.sqrt((memory * memory).sum(-1) + eps * eps)  # (B, N)
+    mem_norm = torch.sqrt((memory * memory).sum(1) + eps * eps)  # (B, N)
     sim = dot / (key_norm[:, :, None] * mem_norm[:, None, :])  # (B, H, N), in [-1, 1]
     return torch.softmax(beta[..., None] * sim, dim=-1)
 
@@ -94,17 +101,18 @@ def interpolate(w_content: torch.Tensor, w_prev: torch.Tensor, g: torch.Tensor) 
 def circular_shift(w: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """Circular convolution of ``w`` (B, H, N) with a shift weighting ``shift`` (B, H, 2S+1) (eq. 8).
 
-    ``shift[..., j]`` is the weight of moving by ``j - S`` rows, so a one-hot shift at
-    ``+1`` moves a one-hot weighting from row ``i`` to row ``(i + 1) mod N``.
+    ``shift[..., j]`` is the weight of moving by ``j - S`` locations, so a one-hot shift at
+    ``+1`` moves a one-hot weighting from location ``i`` to ``(i + 1) mod N``. Written as a sum
+    of rolls (2S + 1 terms), which compiles to one fused loop.
     """
     S = (shift.shape[-1] - 1) // 2
     if shift.shape[-1] != 2 * S + 1:
         raise ValueError(f"shift weighting needs an odd size 2S+1, got {shift.shape[-1]}")
-    # rolled[..., j, i] = w[..., (i - (j - S)) mod N]; circular padding then sliding windows
-    padded = torch.cat([w[..., w.shape[-1] - S :], w, w[..., :S]], dim=-1)  # (B, H, N + 2S)
-    windows = padded.unfold(-1, 2 * S + 1, 1)  # (B, H, N, 2S+1): windows[..., i, k] = w[i + k - S]
-    # shift by +s reads w[i - s], i.e. window index k = S - s = 2S - j: flip the shift weighting
-    return (windows * shift.flip(-1)[:, :, None, :]).sum(-1)  # (B, H, N)
+    out = shift[..., S : S + 1] * w
+    for j in range(2 * S + 1):
+        if j != S:
+            out = out + shift[..., j : j + 1] * torch.roll(w, j - S, dims=-1)  # (B, H, N)
+    return out
 
 
 def sharpen(w: torch.Tensor, gamma: torch.Tensor, eps: float = _EPS) -> torch.Tensor:
@@ -116,14 +124,16 @@ def write_memory(memory: torch.Tensor, w: torch.Tensor, erase: torch.Tensor, add
     """Erase then add (eq. 3, 4) for all write heads at once.
 
     Args:
-        memory: (B, N, M).
+        memory: (B, M, N), location-last.
         w: (B, W, N) write weightings.
         erase: (B, W, M) erase vectors in [0, 1].
         add: (B, W, M) add vectors.
     """
-    keep = 1 - w[..., None] * erase[:, :, None, :]  # (B, W, N, M)
-    keep = keep[:, 0] if keep.shape[1] == 1 else keep.prod(dim=1)  # (B, N, M)
-    return memory * keep + torch.einsum("bwn,bwm->bnm", w, add)
+    if w.shape[1] == 1:  # one write head: no product over heads
+        keep = 1 - erase[:, 0, :, None] * w[:, 0, None, :]  # (B, M, N)
+        return memory * keep + add[:, 0, :, None] * w[:, 0, None, :]
+    keep = (1 - erase[..., None] * w[:, :, None, :]).prod(dim=1)  # (B, M, N)
+    return memory * keep + torch.bmm(add.transpose(1, 2), w)  # sum_h a_h w_h^T
 
 
 # -- the core ------------------------------------------------------------------------------------
@@ -186,8 +196,10 @@ class NTMCore(Core):
 
     State: ``(controller, memory, read_w, write_w, reads)`` where ``controller`` is
     ``(h, c)`` each (layers, B, controller_size) for an LSTM controller (an empty
-    tuple for feedforward), ``memory`` (B, N, M), ``read_w`` (B, R, N), ``write_w``
-    (B, W, N) and ``reads`` (B, R*M).
+    tuple for feedforward), ``memory`` (B, M, N) (location-last, see the module
+    docstring), ``read_w`` (B, R, N), ``write_w`` (B, W, N) and ``reads`` (B, R*M).
+    Every state tensor is contiguous from the first step on, so a compiled ``step``
+    sees the same strides at every step and compiles once.
     """
 
     def __init__(self, input_size: int, config: NTMConfig) -> None:
@@ -261,21 +273,21 @@ class NTMCore(Core):
         c, B = self.config, batch_size
         p = self.w0_logits
         if c.controller == "lstm":
-            h = self.h0[:, None, :].expand(-1, B, -1).to(device)  # (L, B, C)
-            cc = self.c0[:, None, :].expand(-1, B, -1).to(device)
+            h = self.h0[:, None, :].expand(-1, B, -1).to(device).contiguous()  # (L, B, C)
+            cc = self.c0[:, None, :].expand(-1, B, -1).to(device).contiguous()
             ctrl = (h, cc)
         else:
             ctrl = ()
         if c.memory_init == "constant":
-            memory = torch.full((B, self.N, self.M), c.memory_init_value, device=device, dtype=p.dtype)
-        elif c.memory_init == "learned":
-            memory = self.memory0[None].expand(B, -1, -1).to(device)
+            memory = torch.full((B, self.M, self.N), c.memory_init_value, device=device, dtype=p.dtype)
+        elif c.memory_init == "learned":  # the parameter is (N, M), as in the paper
+            memory = self.memory0.t()[None].expand(B, -1, -1).to(device).contiguous()
         else:
-            memory = torch.rand(B, self.N, self.M, device=device, dtype=p.dtype) * 1e-2
+            memory = torch.rand(B, self.N, self.M, device=device, dtype=p.dtype).transpose(1, 2).contiguous() * 1e-2
         w0 = torch.softmax(self.w0_logits, dim=-1).to(device)  # (H, N)
-        read_w = w0[None, : self.R].expand(B, -1, -1)  # (B, R, N)
-        write_w = w0[None, self.R :].expand(B, -1, -1)  # (B, W, N)
-        reads = self.read0[None].expand(B, -1).to(device)  # (B, R*M)
+        read_w = w0[None, : self.R].expand(B, -1, -1).contiguous()  # (B, R, N)
+        write_w = w0[None, self.R :].expand(B, -1, -1).contiguous()  # (B, W, N)
+        reads = self.read0[None].expand(B, -1).to(device).contiguous()  # (B, R*M)
         return ctrl, memory, read_w, write_w, reads
 
     # -- one step ---------------------------------------------------------------------------------
@@ -322,11 +334,11 @@ class NTMCore(Core):
         if S > 0:
             w = circular_shift(w, shift)
         w = sharpen(w, gamma)  # (B, H, N)
-        read_w, write_w = w[:, :R], w[:, R:]  # (B, R, N), (B, W, N)
+        read_w, write_w = w[:, :R].contiguous(), w[:, R:].contiguous()  # (B, R, N), (B, W, N)
 
         # read M_{t-1}, then write M_t
-        reads = torch.einsum("brn,bnm->brm", read_w, memory).reshape(B, R * M)  # (B, R*M)
-        memory = write_memory(memory, write_w, erase, add)  # (B, N, M)
+        reads = torch.bmm(read_w, memory.transpose(1, 2)).reshape(B, R * M)  # (B, R*M)
+        memory = write_memory(memory, write_w, erase, add)  # (B, M, N)
         y = torch.cat([out, reads], dim=-1)  # (B, C + R*M)
         return y, (ctrl, memory, read_w, write_w, reads)
 

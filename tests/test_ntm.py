@@ -34,8 +34,8 @@ def shift_weighting(shift: int, S: int = 1) -> torch.Tensor:
 
 def test_content_addressing_focuses_on_most_similar_row_as_beta_grows():
     torch.manual_seed(0)
-    memory = torch.randn(2, 16, 8)
-    key = memory[:, [5]] + 0.1 * torch.randn(2, 1, 8)  # (B, 1, M), closest to row 5
+    memory = torch.randn(2, 8, 16)  # (B, M, N), location-last
+    key = memory[:, :, 5][:, None] + 0.1 * torch.randn(2, 1, 8)  # (B, 1, M), closest to location 5
     peaks = []
     for beta in (1.0, 10.0, 100.0):
         w = content_addressing(memory, key, torch.full((2, 1), beta))
@@ -48,12 +48,12 @@ def test_content_addressing_focuses_on_most_similar_row_as_beta_grows():
 
 
 def test_content_addressing_beta_zero_is_uniform():
-    w = content_addressing(torch.randn(1, 10, 4), torch.randn(1, 2, 4), torch.zeros(1, 2))
+    w = content_addressing(torch.randn(1, 4, 10), torch.randn(1, 2, 4), torch.zeros(1, 2))
     torch.testing.assert_close(w, torch.full((1, 2, 10), 0.1))
 
 
 def test_content_addressing_zero_memory_and_zero_key_are_finite_with_finite_gradients():
-    memory = torch.zeros(3, 8, 5, requires_grad=True)
+    memory = torch.zeros(3, 5, 8, requires_grad=True)  # (B, M, N)
     key = torch.zeros(3, 2, 5, requires_grad=True)
     beta = torch.full((3, 2), 5.0, requires_grad=True)
     w = content_addressing(memory, key, beta)
@@ -108,25 +108,25 @@ def test_interpolation_edge_cases():
 
 
 def test_write_erase_one_add_zero_clears_an_addressed_row():
-    memory = torch.randn(2, 6, 4)
+    memory = torch.randn(2, 4, 6)  # (B, M, N)
     w = torch.zeros(2, 1, 6)
     w[:, 0, 3] = 1.0
     new = write_memory(memory, w, torch.ones(2, 1, 4), torch.zeros(2, 1, 4))
-    assert torch.equal(new[:, 3], torch.zeros(2, 4))
+    assert torch.equal(new[..., 3], torch.zeros(2, 4))
     mask = torch.arange(6) != 3
-    torch.testing.assert_close(new[:, mask], memory[:, mask])
+    torch.testing.assert_close(new[..., mask], memory[..., mask])
 
 
 def test_write_two_heads_erase_product_then_add_sum():
-    memory = torch.ones(1, 3, 2)
+    memory = torch.ones(1, 2, 3)  # (B, M, N)
     w = torch.tensor([[[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]]])  # (1, 2, 3)
     erase = torch.tensor([[[0.5, 0.5], [1.0, 0.0]]])
     add = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])
     new = write_memory(memory, w, erase, add)
     # row 0: 1 * (1 - 0.5) * (1 - 0.5 * [1, 0]) + [1, 0] + 0.5 * [0, 2]
-    torch.testing.assert_close(new[0, 0], torch.tensor([0.25 + 1.0, 0.5 + 1.0]))
-    torch.testing.assert_close(new[0, 1], torch.tensor([0.5, 1.0 + 1.0]))
-    torch.testing.assert_close(new[0, 2], torch.tensor([1.0, 1.0]))
+    torch.testing.assert_close(new[0, :, 0], torch.tensor([0.25 + 1.0, 0.5 + 1.0]))
+    torch.testing.assert_close(new[0, :, 1], torch.tensor([0.5, 1.0 + 1.0]))
+    torch.testing.assert_close(new[0, :, 2], torch.tensor([1.0, 1.0]))
 
 
 # -- the core ----------------------------------------------------------------------------------------
@@ -160,7 +160,7 @@ def test_step_matches_forward_and_state_shapes(kw):
     torch.manual_seed(1)
     state = core.initial_state(3, "cpu")
     ctrl, memory, read_w, write_w, reads = state
-    assert memory.shape == (3, cfg.memory_rows, cfg.memory_width)
+    assert memory.shape == (3, cfg.memory_width, cfg.memory_rows)  # location-last
     assert read_w.shape == (3, cfg.read_heads, cfg.memory_rows)
     assert write_w.shape == (3, cfg.write_heads, cfg.memory_rows)
     assert reads.shape == (3, cfg.read_heads * cfg.memory_width)
