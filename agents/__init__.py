@@ -12,6 +12,7 @@ from agents.base import (
     resolve_device,
 )
 from agents.checkpoint import load_checkpoint, save_checkpoint
+from agents.fast import enable_fast_path, fast_path_status
 from agents.gym_adapter import run_episode
 from agents.losses import sequence_loss
 from agents.lstm import LSTMConfig, LSTMCore
@@ -24,6 +25,8 @@ __all__ = [
     "AgentInfo",
     "Core",
     "agent_info",
+    "enable_fast_path",
+    "fast_path_status",
     "list_agents",
     "load_checkpoint",
     "make_agent",

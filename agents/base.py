@@ -64,6 +64,9 @@ class Core(nn.Module):
     """A recurrent core over feature frames. Subclasses implement ``initial_state`` and ``step``."""
 
     output_size: int
+    fast_path: str = "step"
+    """What the training fast path compiles (:mod:`agents.fast`): ``"step"`` (the per-step function the
+    time loop calls) or ``"none"`` (``forward`` is already a fused whole-sequence kernel)."""
 
     def initial_state(self, batch_size: int, device: torch.device | str) -> State:
         raise NotImplementedError
@@ -144,15 +147,25 @@ class Agent(nn.Module):
         return next(self.parameters()).device
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, T, output_size)`` for a whole batch of sequences ``inputs`` (B, T, ...)."""
-        return self.head(self.core(self.encoder(inputs)))
+        """Logits ``(B, T, output_size)`` for a whole batch of sequences ``inputs`` (B, T, ...).
+
+        Inputs follow the model: they are moved to its device, and float frames are cast to its dtype
+        (so a bf16 model takes the tasks' float32 batches); token ids stay integers.
+        """
+        return self.head(self.core(self.encoder(self._follow_model(inputs))))
+
+    def _follow_model(self, x: torch.Tensor) -> torch.Tensor:
+        p = next(self.parameters())
+        if x.is_floating_point():
+            return x.to(device=p.device, dtype=p.dtype)
+        return x.to(device=p.device)
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         return self.core.initial_state(batch_size, device if device is not None else self.device)
 
     def step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Logits ``(B, output_size)`` for one frame ``x`` (B, input_size), and the next state."""
-        y, state = self.core.step(self.encoder(x), state)
+        y, state = self.core.step(self.encoder(self._follow_model(x)), state)
         return self.head(y), state
 
     def set_progress(self, epoch: int) -> None:

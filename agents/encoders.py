@@ -37,10 +37,13 @@ POSITION_ENCODINGS = ("sentence", "fixed", "reference")
 __all__ = ["POSITION_ENCODINGS", "PositionEncodedBag", "make_encoder", "make_head", "position_encoding"]
 
 
-def position_encoding(num_words: torch.Tensor, max_words: int, dim: int, position: str = "sentence") -> torch.Tensor:
-    """Weights ``l_kj`` for sentences of ``num_words`` words: ``(..., max_words, dim)``.
+def position_encoding(
+    num_words: torch.Tensor, max_words: int, dim: int, position: str = "sentence", dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Weights ``l_kj`` for sentences of ``num_words`` words: ``(..., max_words, dim)`` in ``dtype``.
 
-    Positions past a sentence's end get weight 0. ``position``: see the module docstring.
+    Positions past a sentence's end get weight 0. ``position``: see the module docstring. The weights are
+    computed in float32 and cast at the end, so a bf16 or fp16 model gets the same weights rounded once.
     """
     if position not in POSITION_ENCODINGS:
         raise ValueError(f"position must be one of {POSITION_ENCODINGS}, got {position!r}")
@@ -51,14 +54,14 @@ def position_encoding(num_words: torch.Tensor, max_words: int, dim: int, positio
     if position == "reference":
         W = float(max_words)
         weights = 1 + 4 * (k[None, :] - (dim + 1) / 2) * (jj - (W + 1) / 2) / (dim * W)  # (W, d)
-        return weights * present
+        return (weights * present).to(dtype)
     if position == "fixed":
         J = torch.tensor(float(max_words), device=num_words.device)
     else:
         J = num_words.clamp(min=1).to(torch.float32)[..., None, None]  # (..., 1, 1)
     kk = k[None, :] / dim  # (1, d)
     weights = (1 - jj / J) - kk * (1 - 2 * jj / J)  # (..., W, d)
-    return weights * present
+    return (weights * present).to(dtype)
 
 
 class PositionEncodedBag(nn.Module):
@@ -89,7 +92,9 @@ class PositionEncodedBag(nn.Module):
         emb = self.embedding(tokens)  # (..., W, d)
         # words are left-aligned, so the count of non-padding ids is J
         num_words = (tokens != 0).sum(-1)  # (...)
-        weights = position_encoding(num_words, tokens.shape[-1], self.dim // self.blocks, self.position)  # (..., W, d_b)
+        weights = position_encoding(
+            num_words, tokens.shape[-1], self.dim // self.blocks, self.position, dtype=emb.dtype
+        )  # (..., W, d_b)
         if self.blocks > 1:
             weights = weights.repeat(*([1] * (weights.dim() - 1)), self.blocks)  # (..., W, blocks * d_b)
         return (emb * weights).sum(-2)  # (..., dim)

@@ -26,7 +26,7 @@ __all__ = ["sequence_loss"]
 
 
 def sequence_loss(
-    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, spec: TaskSpec
+    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, spec: TaskSpec, check_scored: bool = True
 ) -> torch.Tensor:
     """Mean loss over the scored steps of a batch (see the module docstring).
 
@@ -36,6 +36,9 @@ def sequence_loss(
             ``(B, T)`` integer class ids for class outputs.
         mask: ``(B, T)``, 1 where the step is scored and 0 elsewhere.
         spec: The task's spec; ``spec.output_kind`` picks the loss.
+        check_scored: Refuse a mask with no scored step. The check reads the mask's sum back to
+            the host (a device sync on a GPU); a caller that checked the mask before moving it to
+            the device (the training loop does) passes ``False``.
 
     Returns:
         A scalar tensor (differentiable with respect to ``logits``).
@@ -51,7 +54,7 @@ def sequence_loss(
         raise ValueError(f"logits must have shape {expected} (B, T, output_size), got {tuple(logits.shape)}")
     weights = mask.to(logits.dtype)
     scored = weights.sum()
-    if float(scored) <= 0:
+    if check_scored and float(scored) <= 0:
         raise ValueError("mask has no scored step (all zero): nothing to learn from this batch")
 
     if spec.output_kind == "bits":

@@ -25,6 +25,8 @@ class LSTMConfig(AgentConfig):
 class LSTMCore(Core):
     """``nn.LSTM`` over feature frames; the state is ``(h, c)``, each (layers, B, hidden)."""
 
+    fast_path = "none"  # forward is nn.LSTM's fused oneDNN / cuDNN kernel over the whole sequence
+
     def __init__(self, input_size: int, config: LSTMConfig) -> None:
         super().__init__()
         if config.hidden_size < 1 or config.num_layers < 1:

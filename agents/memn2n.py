@@ -170,6 +170,8 @@ class MemN2NCore(Core):
         config: The hyper-parameters.
     """
 
+    fast_path = "none"  # forward is one batched causal attention over the whole sequence
+
     def __init__(self, input_size: int, config: MemN2NConfig) -> None:
         super().__init__()
         check_int("input_size", input_size, 1)

@@ -168,7 +168,7 @@ class TrainSettings:
     (``threads``); the defaults are TrainConfig's (a test keeps them in step).
     """
 
-    batch_size: int = field(default=32, metadata={"min": 1})
+    batch_size: int = field(default=16, metadata={"min": 1})
     """Sequences per optimisation step."""
     steps: int | None = field(default=1000, metadata={"min": 1})
     """Optimisation steps, or ``None`` for no step limit (then ``minutes`` must be set)."""
@@ -178,7 +178,7 @@ class TrainSettings:
     """Optimiser name, one of ``agents.optim.OPTIMIZERS``."""
     optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra optimiser arguments (e.g. ``{ momentum = 0.9 }`` for sgd)."""
-    lr: float = field(default=1e-3, metadata={"gt": 0.0})
+    lr: float = field(default=3e-3, metadata={"gt": 0.0})
     """Learning rate."""
     clip_norm: float | None = field(default=10.0, metadata={"gt": 0.0})
     """Clip the global gradient norm to this, or ``None`` for no norm clipping."""
@@ -204,7 +204,13 @@ class TrainSettings:
     lr_halve_epochs: int | None = field(default=None, metadata={"min": 1})
     """Halve the learning rate every this many epochs (needs ``epoch_size``), or ``None``."""
     log_every: int = field(default=50, metadata={"min": 1})
-    """Steps between the rows of ``train.csv``."""
+    """Steps between the rows of ``train.csv`` (also how often divergence, the curriculum and
+    ``until_bit_errors`` are checked)."""
+    batch_lengths: str = field(default="same", metadata={"choices": ("same", "mixed")})
+    """``"same"``: one length per batch, drawn as a sequence's length (no padding); ``"mixed"``: each
+    sequence draws its length and the batch is padded."""
+    compile: bool = True
+    """Train through the fast path (``torch.compile`` of the core's step, eager where it cannot compile)."""
     device: str = "auto"
     """Torch device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda:0"``, ..."""
 

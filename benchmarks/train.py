@@ -3,14 +3,20 @@
 :func:`train` reads top to bottom as
 
 1. build the task, the data stream (``np.random.default_rng(seed)``), the agent
-   (after ``torch.manual_seed(seed)``) and the optimizer;
-2. loop: sample a batch (from a task whose ``max_length`` is the current
-   curriculum length), forward, :func:`agents.sequence_loss`, backward, check
-   the loss and gradient norm are finite, clip, optimizer step, score the batch
-   with ``task.score``;
-3. every ``log_every`` steps append the averaged metrics to ``train.csv``;
-4. grow the curriculum / test for convergence on a running window of the
-   training bit errors (convergence is confirmed on a fresh validation set);
+   (after ``torch.manual_seed(seed)``), the optimizer, and switch the agent to
+   its fast path (:mod:`agents.fast`; ``compile=False`` keeps it eager);
+2. loop: sample a batch (one length per batch by default, ``batch_lengths``;
+   from a task whose ``max_length`` is the current curriculum length), forward,
+   :func:`agents.sequence_loss`, backward, clip, optimizer step. Nothing is
+   read back from the device inside the loop: the loss, the gradient norm and
+   the logits stay there, and a device-side guard keeps any step whose loss or
+   gradient norm is NaN/inf (and every step after it) from changing the weights;
+3. every ``log_every`` steps read the pending steps back: stop as "diverged"
+   naming the first bad step, else score them with ``task.score`` and append
+   the averaged metrics to ``train.csv``;
+4. at the same rows, grow the curriculum / test for convergence on a running
+   window of the training bit errors (convergence is confirmed on a fresh
+   validation set);
 5. stop at the step limit, the wall-clock budget, convergence or divergence,
    then write ``model.pt`` (:func:`agents.save_checkpoint`) and ``result.json``.
 
@@ -25,8 +31,10 @@ Files written under ``out_dir`` (when given):
   per scored bit, in nats), ``grad_norm`` the gradient norm before clipping.
 - ``model.pt``: the final weights (never NaN: a diverging step is caught before
   the update), loadable with :func:`agents.load_checkpoint`.
-- ``result.json``: ``dataclasses.asdict(TrainResult)`` plus ``config``,
-  ``device`` and ``torch_version``, written atomically at the end.
+- ``result.json``: ``dataclasses.asdict(TrainResult)`` (``fast_path`` and
+  ``first_step_s`` among them) plus ``config``, ``batching``, ``device`` and
+  ``torch_version``, written atomically at the end. ``wall_s`` and every
+  sequences-per-second figure derived from it include the compile.
 
 The defaults of :class:`TrainConfig` are the harness-wide defaults: change them
 there, the CLI (``memtasks train``) reads them from the dataclass.
@@ -54,19 +62,22 @@ import torch
 from tqdm.auto import tqdm
 
 import agents
-from agents import make_agent, resolve_device, save_checkpoint, sequence_loss
+from agents import enable_fast_path, fast_path_status, make_agent, resolve_device, save_checkpoint, sequence_loss
 from agents.optim import OPTIMIZERS, make_optimizer
 from memtasks import make_task
 from memtasks.atomic import write_text_atomic
 from memtasks.core import Batch, Task, check_float, check_int
 
-__all__ = ["CURRICULA", "STATUSES", "TrainConfig", "TrainResult", "cli", "parse_kwargs", "train"]
+__all__ = ["BATCH_LENGTHS", "CURRICULA", "STATUSES", "TrainConfig", "TrainResult", "cli", "parse_kwargs", "train"]
 
 CURRICULA = ("none", "grow")
 """The values :attr:`TrainConfig.curriculum` accepts."""
 
 STATUSES = ("ok", "converged", "diverged", "failed")
 """The values :attr:`TrainResult.status` takes."""
+
+BATCH_LENGTHS = ("same", "mixed")
+"""The values :attr:`TrainConfig.batch_lengths` accepts."""
 
 
 @dataclass
@@ -84,8 +95,9 @@ class TrainConfig:
     """Keyword arguments of ``make_task`` (e.g. ``{"bits": 8, "max_length": 20}``)."""
     agent_kwargs: dict[str, Any] = field(default_factory=dict)
     """Overrides of the agent's config dataclass (e.g. ``{"controller_size": 100}``)."""
-    batch_size: int = 32
-    """Sequences per optimizer step, >= 1."""
+    batch_size: int = 16
+    """Sequences per optimizer step, >= 1 (16 with ``lr`` 3e-3 is the recipe that trains the NTM on Copy
+    fastest on a CPU; see results/copy)."""
     steps: int | None = 1000
     """Maximum number of optimizer steps, >= 1; ``None`` = no step limit (then ``minutes`` is required)."""
     minutes: float | None = None
@@ -95,8 +107,8 @@ class TrainConfig:
     """``"adam"``, ``"rmsprop"`` (Graves 2013 centred RMSProp, see :mod:`agents.optim`) or ``"sgd"``."""
     optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments of the optimizer (e.g. ``{"momentum": 0.9}`` for sgd)."""
-    lr: float = 1e-3
-    """Learning rate, > 0."""
+    lr: float = 3e-3
+    """Learning rate, > 0 (3e-3 at batch 16: with 1e-3 the NTM had not learned Copy after 18.7k sequences)."""
     clip_norm: float | None = 10.0
     """Rescale the gradient to at most this global L2 norm, > 0; ``None`` = off."""
     clip_value: float | None = None
@@ -129,7 +141,19 @@ class TrainConfig:
     lr_halve_epochs: int | None = None
     """Halve the learning rate every this many epochs (MemN2N on bAbI: 25); needs ``epoch_size``; >= 1."""
     log_every: int = 50
-    """Append a row to ``train.csv`` every this many steps (and once at the end); >= 1."""
+    """Append a row to ``train.csv`` every this many steps (and once at the end); >= 1. The loop reads
+    nothing back from the device between rows, so this is also how often divergence is detected (a diverged
+    step never changes the weights, see :func:`train`), and how often the curriculum and ``until_bit_errors``
+    are checked."""
+    batch_lengths: str = "same"
+    """``"same"``: every sequence of a batch has one length, that of a sequence drawn from the task
+    (``task.sample(1, rng).lengths[0]``), so each sequence's length keeps the task's distribution while a
+    batch has no padding (about half of a mixed Copy 1-20 batch is padding). ``"mixed"``: ``task.sample``
+    draws each sequence's length, and the batch is padded to its longest."""
+    compile: bool = True
+    """Train through the fast path (:mod:`agents.fast`: ``torch.compile`` of the core's time step; eager with
+    one warning where it cannot compile). The first step pays the compile (counted in ``wall_s``); ``False``
+    runs eagerly (debugging)."""
     device: str = "auto"
     """Torch device; ``"auto"`` picks CUDA when present, else the CPU."""
     threads: int | None = None
@@ -179,6 +203,12 @@ class TrainConfig:
             if self.epoch_size is None:
                 raise ValueError("lr_halve_epochs needs epoch_size (sequences per epoch); it is None")
         check_int("log_every", self.log_every, 1)
+        if self.batch_lengths not in BATCH_LENGTHS:
+            raise ValueError(
+                f"batch_lengths must be one of {', '.join(BATCH_LENGTHS)}, got {self.batch_lengths!r}"
+            )
+        if not isinstance(self.compile, bool):
+            raise TypeError(f"compile must be true or false, got {self.compile!r}")
         if self.threads is not None:
             check_int("threads", self.threads, 1)
 
@@ -197,7 +227,11 @@ class TrainResult:
     sequences_seen: int
     """Training sequences used by completed steps (``steps * batch_size``)."""
     wall_s: float
-    """Seconds from the start of :func:`train` to the end of the loop."""
+    """Seconds from the start of :func:`train` to the end of the loop (building, compiling, scoring and
+    validation included)."""
+    first_step_s: float | None
+    """Seconds from the start of :func:`train` to the end of the first step: with the fast path, mostly
+    the compile (``None`` if no step ran)."""
     converged_sequences: int | None
     """``sequences_seen`` when convergence was confirmed, else ``None``."""
     converged_wall_s: float | None
@@ -206,6 +240,8 @@ class TrainResult:
     """The last row written to ``train.csv`` (empty if no step completed)."""
     num_parameters: int
     """Trainable parameters of the agent."""
+    fast_path: str = "eager (fast path off)"
+    """What ran: ``"compiled step"``, or ``"eager (...)"`` with the reason (:func:`agents.fast_path_status`)."""
 
 
 def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool = True) -> TrainResult:
@@ -244,24 +280,30 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
         optimizer = make_optimizer(config.optimizer, agent.parameters(), config.lr, **config.optimizer_kwargs)
         params = [p for p in agent.parameters() if p.requires_grad]
 
+        fast_path = enable_fast_path(agent) if config.compile else fast_path_status(agent)
+        guard = _DivergenceGuard(params, device)
+
         grow = config.curriculum == "grow"
         max_length = config.curriculum_start if grow else task.max_length
         train_task = _with_max_length(config, task, max_length) if grow else task
         running = deque(maxlen=config.running_window)  # recent training bit errors per sequence
         metric_keys = _metric_keys(task)
         log = _CsvLog(out / "train.csv", metric_keys) if out is not None else None
-        pending: list[dict[str, float]] = []  # per-step metrics since the last row
+        pending: list[_Step] = []  # the steps since the last row, their values still on the device
         final: dict[str, float] = {}
         epoch = 0
         agent.core.set_progress(epoch)
 
         status, message = "ok", ""
         step = seen = 0
+        first_step_s: float | None = None
         converged_sequences: int | None = None
         converged_wall_s: float | None = None
         bar = tqdm(total=config.steps, unit="step", disable=None if progress else True, dynamic_ncols=True)
+        if fast_path == "compiled step":
+            bar.set_description("compiling")
 
-        # -- 2. the training loop ------------------------------------------------------------------
+        # -- 2. the training loop: nothing is read back from the device between log rows --------------
         try:
             while True:
                 if config.steps is not None and step >= config.steps:
@@ -277,47 +319,48 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
                         for group in optimizer.param_groups:
                             group["lr"] = config.lr * 0.5 ** (epoch // config.lr_halve_epochs)
 
-                batch = train_task.sample(config.batch_size, rng)
+                batch = _sample_batch(train_task, config.batch_size, rng, config.batch_lengths)
+                if not batch.mask.any():
+                    raise ValueError("the batch has no scored step (mask all zero): nothing to learn from")
                 inputs, targets, mask = _to_tensors(batch, device)
                 logits = agent(inputs)
-                loss = sequence_loss(logits, targets, mask, task.spec)
-                if not torch.isfinite(loss):
-                    status = "diverged"
-                    message = f"loss is {loss.item()} at step {step + 1}; stopped before updating the weights"
-                    break
+                loss = sequence_loss(logits, targets, mask, task.spec, check_scored=False)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-                if not torch.isfinite(grad_norm):
-                    status = "diverged"
-                    message = (
-                        f"gradient norm is {grad_norm.item()} at step {step + 1} (loss {loss.item():.6g}); "
-                        "stopped before updating the weights"
-                    )
-                    break
+                guard.check(step + 1, loss, grad_norm)
                 if config.clip_value is not None:
                     torch.nn.utils.clip_grad_value_(params, config.clip_value)
-                if config.clip_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
+                    if config.clip_norm is not None:  # the norm after value clipping
+                        torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
+                elif config.clip_norm is not None:
+                    torch.nn.utils.clip_grads_with_norm_(params, config.clip_norm, grad_norm)
                 optimizer.step()
+                guard.undo_if_diverged()
                 step += 1
                 seen += batch.batch_size
-
-                metrics = task.score(logits.detach(), batch)
-                pending.append(
-                    {"loss": loss.item(), "grad_norm": grad_norm.item(), **metrics, "max_length": max_length}
-                )
-                if "bit_errors" in metrics:
-                    running.append(metrics["bit_errors"])
+                pending.append(_Step(step, seen, loss.detach(), grad_norm.detach(), logits.detach(), batch, max_length))
+                if first_step_s is None:
+                    first_step_s = _synchronized_clock(device) - start
+                    bar.set_description(None)
                 bar.update(1)
+                if step % config.log_every != 0:
+                    continue
 
-                # -- 3. log -------------------------------------------------------------------------------
-                if step % config.log_every == 0:
-                    final = _row(pending, step, seen, start)
-                    pending.clear()
+                # -- 3. log row: read back, score, check divergence -------------------------------------
+                bad = guard.first_bad_step()
+                row, scores, bad_message = _flush(pending, task, bad, start)
+                flushed, pending = pending, []
+                if row:
+                    final = row
                     if log is not None:
                         log.write(final)
                     bar.set_postfix(_postfix(final), refresh=False)
+                if bad is not None:
+                    status, message = "diverged", bad_message
+                    step, seen = _before(flushed, bad)
+                    break
+                running.extend(s["bit_errors"] for s in scores if "bit_errors" in s)
 
                 # -- 4. curriculum and convergence, on the running training bit errors -------------
                 window_full = len(running) == config.running_window
@@ -349,12 +392,19 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
 
         # -- 5. last row (steps since the last log), checkpoint, result ------------------------------
         if pending:
-            final = _row(pending, step, seen, start)
-            if log is not None:
-                log.write(final)
+            bad = guard.first_bad_step()
+            row, _, bad_message = _flush(pending, task, bad, start)
+            if row:
+                final = row
+                if log is not None:
+                    log.write(final)
+            if bad is not None and status != "diverged":
+                status, message = "diverged", bad_message
+                step, seen = _before(pending, bad)
         if log is not None:
             log.close()
         wall_s = time.perf_counter() - start
+        fast_path = fast_path_status(agent) if config.compile else fast_path
         result = TrainResult(
             status=status,
             message=message,
@@ -363,8 +413,10 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
             wall_s=wall_s,
             converged_sequences=converged_sequences,
             converged_wall_s=converged_wall_s,
+            first_step_s=first_step_s,
             final=final,
             num_parameters=agent.num_parameters(),
+            fast_path=fast_path,
         )
         if out is not None:
             extra = {
@@ -377,6 +429,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
             record = {
                 **dataclasses.asdict(result),
                 "config": dataclasses.asdict(config),
+                "batching": _BATCHING[config.batch_lengths],
                 "device": str(device),
                 "torch_version": torch.__version__,
             }
@@ -463,17 +516,117 @@ def _validate(
         agent.train()
 
 
-def _row(pending: list[dict[str, float]], step: int, seen: int, start: float) -> dict[str, float]:
-    """One ``train.csv`` row: the mean of every metric over the steps since the last row, and the
-    curriculum max length of the last of those steps."""
-    means = {key: float(np.mean([p[key] for p in pending])) for key in pending[0] if key != "max_length"}
-    return {
-        "step": step,
-        "sequences_seen": seen,
+_BATCHING = {
+    "same": "same: one length per batch, drawn as a sequence's length (no padding)",
+    "mixed": "mixed: each sequence's length drawn, batch padded to the longest",
+}
+
+
+def _sample_batch(task: Task, batch_size: int, rng: np.random.Generator, batch_lengths: str) -> Batch:
+    """A training batch (see :attr:`TrainConfig.batch_lengths`); ``task.sample`` keeps its meaning."""
+    if batch_lengths == "mixed":
+        return task.sample(batch_size, rng)
+    length = int(task.sample(1, rng).lengths[0])  # the task's own length distribution, datasets included
+    return task.sample(batch_size, rng, length=length)
+
+
+def _synchronized_clock(device: torch.device) -> float:
+    """``time.perf_counter()`` after the device's queued work is done (used once, after the first step)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+@dataclass
+class _Step:
+    """One finished step, its values left on the device until the next log row."""
+
+    step: int
+    seen: int
+    loss: torch.Tensor
+    grad_norm: torch.Tensor
+    logits: torch.Tensor
+    batch: Batch
+    max_length: int
+
+
+class _DivergenceGuard:
+    """Keeps a NaN/inf step from changing the weights without reading anything back per step.
+
+    Each step records, on the device, whether its loss and gradient norm are finite and the first step
+    that was not; the weights are copied before the optimizer step and put back after it once any step
+    was bad (``torch.where`` on a device flag). The flag is read at log rows only, and the run then stops
+    with the weights of the last good step. Costs one copy of the weights per step.
+    """
+
+    def __init__(self, params: list[torch.Tensor], device: torch.device) -> None:
+        self.params = params
+        self.backup = [torch.empty_like(p) for p in params]
+        self.healthy = torch.ones((), dtype=torch.bool, device=device)
+        self.first_bad = torch.zeros((), dtype=torch.long, device=device)  # 0: every step finite so far
+
+    @torch.no_grad()
+    def check(self, step: int, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
+        ok = torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)
+        self.first_bad = torch.where(self.healthy & ~ok, step, self.first_bad)
+        self.healthy = self.healthy & ok
+        for backup, p in zip(self.backup, self.params):
+            backup.copy_(p)
+
+    @torch.no_grad()
+    def undo_if_diverged(self) -> None:
+        for backup, p in zip(self.backup, self.params):
+            p.copy_(torch.where(self.healthy, p, backup))
+
+    def first_bad_step(self) -> int | None:
+        """The first non-finite step, or ``None`` (reads one number back from the device)."""
+        return int(self.first_bad.item()) or None
+
+
+def _before(pending: list[_Step], bad: int) -> tuple[int, int]:
+    """Steps and sequences completed before step ``bad`` (one of ``pending``)."""
+    entry = next(p for p in pending if p.step == bad)
+    return bad - 1, entry.seen - entry.batch.batch_size
+
+
+def _flush(
+    pending: list[_Step], task: Task, bad: int | None, start: float
+) -> tuple[dict[str, float], list[dict[str, float]], str]:
+    """Read the pending steps back and score them with ``task.score``.
+
+    Returns:
+        The ``train.csv`` row over the good steps (those before ``bad``; empty if none), each good step's
+        scores, and when ``bad`` is given the message naming that step and its loss / gradient norm.
+    """
+    message = ""
+    losses = torch.stack([p.loss for p in pending]).tolist()
+    norms = torch.stack([p.grad_norm for p in pending]).tolist()
+    if bad is not None:
+        i = next(i for i, p in enumerate(pending) if p.step == bad)
+        loss, norm = losses[i], norms[i]
+        if not math.isfinite(loss):
+            message = f"loss is {loss} at step {bad}; stopped before updating the weights"
+        else:
+            message = (
+                f"gradient norm is {norm} at step {bad} (loss {loss:.6g}); stopped before updating the weights"
+            )
+        pending, losses, norms = pending[:i], losses[:i], norms[:i]
+    if not pending:
+        return {}, [], message
+    scores = [task.score(p.logits, p.batch) for p in pending]
+    means = {
+        "loss": float(np.mean(losses)),
+        "grad_norm": float(np.mean(norms)),
+        **{key: float(np.mean([s[key] for s in scores])) for key in scores[0]},
+    }
+    row = {
+        "step": pending[-1].step,
+        "sequences_seen": pending[-1].seen,
         "wall_s": round(time.perf_counter() - start, 3),
         **means,
-        "curriculum_max_length": pending[-1]["max_length"],
+        "curriculum_max_length": pending[-1].max_length,
     }
+    return row, scores, message
 
 
 def _postfix(row: dict[str, float]) -> dict[str, str]:
@@ -587,7 +740,13 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--curriculum-threshold", "running bit errors per sequence that trigger growth", type=float)
     add("--epoch-size", "sequences per epoch (calls the core's set_progress), or 'none'", type=_optional(int))
     add("--lr-halve-epochs", "halve the lr every this many epochs, or 'none'", type=_optional(int))
-    add("--log-every", "steps between rows of train.csv", type=int)
+    add("--log-every", "steps between rows of train.csv (and divergence/convergence checks)", type=int)
+    add("--batch-lengths", "same: one length per batch (no padding); mixed: per sequence", choices=BATCH_LENGTHS)
+    add(
+        "--compile",
+        "fast path: torch.compile the core's step (--no-compile: eager, for debugging)",
+        action=argparse.BooleanOptionalAction,
+    )
     add("--device", "torch device: auto, cpu, cuda, ...", type=str)
     add("--threads", "torch.set_num_threads for the run, or 'none'", type=_optional(int))
     parser.add_argument("--out", required=True, help="output folder (created if missing)")

@@ -377,14 +377,16 @@ def test_failed_cells_are_recorded_and_shown(tmp_path: Path) -> None:
     diverged = records["Copy-v0__diverges__seed0"]
     assert diverged["status"] == "diverged" and "loss is inf" in diverged["message"]
     crashed = records["Copy-v0__crashes__seed0"]
-    assert crashed["status"] == "failed" and "cuda" in crashed["message"].lower() and crashed["traceback"]
+    # the exception's own words differ between torch builds (CPU wheel, CUDA wheel without a driver):
+    # only that a message and a traceback were recorded is asserted, and that the leaderboard shows it
+    assert crashed["status"] == "failed" and crashed["message"].strip() and crashed["traceback"]
 
     runs = read_runs(out)
     assert set(runs[runs["phase"] == "eval"]["agent"]) == {"lstm"}  # only evaluated cells have eval rows
     board = (out / "leaderboard.md").read_text()
     rows = {line.split("|")[2].strip(): line for line in board.splitlines() if line.startswith("| ") and "`" in line}
     assert rows["`crashes`"].split("|")[1].strip() == "—"  # listed, unranked, not dropped
-    assert "failed 1/1" in rows["`crashes`"] and "cuda" in rows["`crashes`"].lower()
+    assert "failed 1/1" in rows["`crashes`"] and crashed["message"].splitlines()[0][:30] in rows["`crashes`"]
     assert "diverged 1/1" in rows["`diverges`"] and "loss is inf" in rows["`diverges`"]
     assert rows["`lstm`"].split("|")[1].strip() == "1"
 
