@@ -73,19 +73,38 @@ class CompiledStep:
         except Exception as exc:  # e.g. a Python version torch.compile does not support
             self._give_up(exc)
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, x: torch.Tensor, state: Any) -> Any:
         if self.compiled is not None and torch.is_grad_enabled():
             try:
-                return self.compiled(*args)
+                return self.compiled(x, _requiring_grad(state))
             except Exception as exc:
                 self._give_up(exc)  # then the eager re-run raises if the model itself is at fault
-        return self.eager(*args)
+        return self.eager(x, state)
 
     def _give_up(self, exc: BaseException) -> None:
         first_line = (str(exc).strip().splitlines() or [""])[0][:200]
         self.fallback = f"{type(exc).__name__}: {first_line}"
         self.compiled = None
         _warn_once(f"memtasks fast path unavailable, training runs eagerly ({self.fallback})")
+
+
+def _requiring_grad(state: Any) -> Any:
+    """``state`` with every floating tensor that autograd does not track made a leaf that it does.
+
+    The initial state often holds constants (an NTM's initial memory) while every later state depends
+    on the parameters; compiled graphs are specialised on ``requires_grad``, so without this the first
+    step of every sequence would need a graph of its own (twice the compile). The extra gradient is one
+    of the state's own size, for the first step only.
+    """
+    if isinstance(state, torch.Tensor):
+        if state.is_floating_point() and not state.requires_grad:
+            return state.detach().requires_grad_()
+        return state
+    if isinstance(state, (tuple, list)):
+        return type(state)(_requiring_grad(s) for s in state)
+    if isinstance(state, dict):
+        return {k: _requiring_grad(v) for k, v in state.items()}
+    return state
 
 
 def _compile(step: Callable[..., Any]) -> Callable[..., Any]:

@@ -120,6 +120,81 @@ class TestEveryAgent:
         agent.core.set_progress(0)  # every core accepts the schedule hook
 
 
+# -- the training fast path (agents/fast.py) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", AGENT_NAMES)
+def test_fast_path_gives_the_eager_logits_and_gradients(name: str) -> None:
+    """The fast path (a compiled step for step-wise cores) matches eager to 1e-5, forward and backward."""
+    spec, inputs = bits_case(batch_size=4, length=5)
+    eager, fast = build(name, spec).train(), build(name, spec).train()
+    status = agents.enable_fast_path(fast)
+    if fast.core.fast_path == "step":
+        assert status == "compiled step"
+    results = []
+    for agent in (eager, fast):
+        torch.manual_seed(3)  # the same training noise (MemN2N's random_noise) for both
+        logits = agent(inputs)
+        logits.pow(2).mean().backward()
+        results.append((logits.detach(), {n: p.grad for n, p in agent.named_parameters()}))
+    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=1e-5)
+    for n, grad in results[0][1].items():
+        torch.testing.assert_close(results[1][1][n], grad, atol=1e-5, rtol=1e-4, msg=f"{name}: gradient of {n}")
+    assert agents.fast_path_status(fast) == status  # still on its fast path: it did not fall back
+
+
+def test_fast_path_falls_back_to_eager_with_one_warning() -> None:
+    """No compiler (simulated): the first call fails, the step re-runs eagerly, one warning says why."""
+    import agents.fast as fast_module
+
+    def broken_compile(step):
+        def compiled(*args):
+            raise RuntimeError("no C++ compiler found")
+
+        return compiled
+
+    spec, inputs = bits_case()
+    eager, agent = build("ntm", spec).train(), build("ntm", spec).train()
+    fast_module._warned = False
+    with pytest.warns(RuntimeWarning) as caught:
+        agents.enable_fast_path(agent, compile_fn=broken_compile)
+        logits = agent(inputs)
+        agent(inputs)
+    assert len(caught) == 1 and "no C++ compiler found" in str(caught[0].message)
+    assert agents.fast_path_status(agent).startswith("eager (compile failed: RuntimeError")
+    torch.testing.assert_close(logits, eager(inputs), atol=0.0, rtol=0.0)
+
+    def refusing_compile(step):
+        raise RuntimeError("this Python is not supported")
+
+    other = build("ntm", spec)
+    fast_module._warned = False
+    with pytest.warns(RuntimeWarning):
+        agents.enable_fast_path(other, compile_fn=refusing_compile)
+    assert agents.fast_path_status(other).startswith("eager (compile failed")
+
+
+def test_a_model_error_is_not_hidden_by_the_fallback() -> None:
+    spec, _ = bits_case()
+    agent = build("ntm", spec)
+    agents.enable_fast_path(agent)
+    with pytest.raises(RuntimeError):
+        agent(torch.zeros(2, 3, spec.input_size + 1))  # wrong frame width: eager raises too
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("name", AGENT_NAMES)
+def test_bfloat16_agent_takes_the_tasks_float32_batches(name: str, case: str) -> None:
+    """Inputs follow the model's dtype (bit frames and the position encoding of token frames)."""
+    spec, inputs = CASES[case]()
+    agent = build(name, spec).to(torch.bfloat16).eval()
+    with torch.no_grad():
+        logits = agent(inputs)
+        step_logits, _ = agent.step(inputs[:, 0], agent.initial_state(inputs.shape[0]))
+    assert logits.dtype == torch.bfloat16 and step_logits.dtype == torch.bfloat16
+    assert torch.isfinite(logits.float()).all()
+
+
 # -- (d) devices ------------------------------------------------------------------------------
 
 

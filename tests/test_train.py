@@ -238,6 +238,52 @@ def test_divergence_and_failure_stop_the_run_and_are_recorded(tmp_path, broken_a
     assert all(torch.isfinite(v).all() for v in state.values())  # the bad step never reached the weights
 
 
+def test_divergence_between_log_rows_is_found_at_the_row_and_never_reaches_the_weights(tmp_path, broken_agent):
+    """Nothing is read back per step: a NaN at step 3 is seen at the row of step 10, and the run ends with
+    the weights of step 2 (every update from step 3 on was undone on the device)."""
+    config = tiny(agent=broken_agent, agent_kwargs={"mode": "nan_loss"}, steps=20, log_every=10)
+    result = train(config, tmp_path, progress=False)
+    assert result.status == "diverged" and "loss is nan at step 3" in result.message
+    assert result.steps == 2 and result.sequences_seen == 2 * config.batch_size
+    assert [r["step"] for r in read_csv(tmp_path / "train.csv")] == ["2"]  # the good steps only
+    state = torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]
+    reference = train(tiny(agent=broken_agent, agent_kwargs={"mode": "nan_loss", "bad_call": 99}, steps=2),
+                      tmp_path / "ref", progress=False)  # the same seed, stopped after step 2
+    assert reference.status == "ok"
+    expected = torch.load(tmp_path / "ref" / "model.pt", weights_only=True)["state_dict"]
+    for key, value in expected.items():
+        torch.testing.assert_close(state[key], value, rtol=0, atol=0)  # exactly the weights after step 2
+
+
+def test_same_length_batches_have_no_padding_and_are_recorded(tmp_path):
+    from benchmarks.train import _sample_batch
+
+    task = make_task(TASK, bits=4, min_length=1, max_length=20)
+    rng = np.random.default_rng(0)
+    lengths = set()
+    for _ in range(40):
+        batch = _sample_batch(task, 16, rng, "same")
+        assert len(set(batch.lengths.tolist())) == 1 and batch.inputs.shape[1] == 2 * batch.lengths[0] + 1
+        lengths.add(int(batch.lengths[0]))
+    assert len(lengths) > 10  # the length still varies from batch to batch
+    mixed = _sample_batch(task, 16, rng, "mixed")
+    assert len(set(mixed.lengths.tolist())) > 1
+    train(tiny(batch_lengths="mixed"), tmp_path, progress=False)
+    record = json.loads((tmp_path / "result.json").read_text())
+    assert record["batching"].startswith("mixed") and record["config"]["batch_lengths"] == "mixed"
+
+
+def test_cli_no_compile_runs_eagerly_and_says_so(tmp_path):
+    out = tmp_path / "eager"
+    args = ["train", "--task", TASK, "--agent", "ntm", "--task-kwargs", "bits=2,max_length=2",
+            "--agent-kwargs", "controller_size=4,memory_rows=4,memory_width=2", "--steps", "2",
+            "--no-compile", "--no-progress", "--out", str(out)]
+    assert main(args) == 0
+    record = json.loads((out / "result.json").read_text())
+    assert record["fast_path"] == "eager (fast path off)" and record["config"]["compile"] is False
+    assert record["first_step_s"] > 0 and record["wall_s"] >= record["first_step_s"]
+
+
 @pytest.mark.parametrize(
     "overrides, error, match",
     [
