@@ -134,7 +134,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from agents import make_agent, sequence_loss
+from agents import make_agent, resolve_device, sequence_loss
 from agents.optim import make_optimizer
 from benchmarks.babi_paper import FAIL_THRESHOLD, PAPER_SOURCE, paper_column
 from benchmarks.results import write_csv_atomic, write_json_atomic, write_text_atomic
@@ -285,6 +285,9 @@ class RunConfig:
     """Save the training state at most this often (seconds); 0 saves after every epoch."""
     data_dir: str | None = None
     """The ``tasks_1-20_v1-2`` folder; None reads ``$MEMTASKS_BABI_DIR``."""
+    device: str = "cpu"
+    """Torch device of the run: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"`` (CUDA when present). Not part
+    of the protocol: a run's records do not depend on it beyond floating-point rounding."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """Replacements for fields of the agent's :class:`Protocol` (``agent_config`` entries merge)."""
 
@@ -295,6 +298,11 @@ class RunConfig:
             raise ValueError(f"task must be an integer in 1..20, got {self.task!r}")
         if self.size not in ("1k", "10k"):
             raise ValueError(f"size must be '1k' or '10k', got {self.size!r}")
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except (RuntimeError, TypeError):
+                raise ValueError(f"device must be 'auto' or a torch device such as cpu or cuda:0, got {self.device!r}") from None
         for name in ("epochs", "batch_size", "eval_every"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 1):
@@ -366,7 +374,7 @@ def _build(
         if agent_config.get("empty_memories"):
             # the authors' fixed memory: as many slots as the longest story (<= 50 by the windows)
             agent_config["memory_size"] = longest - 1
-    agent = make_agent(config.agent, splits["train"].spec, device="cpu", **agent_config)
+    agent = make_agent(config.agent, splits["train"].spec, device=resolve_device(config.device), **agent_config)
     if not protocol.head_bias:
         agent.head = torch.nn.Linear(agent.head.in_features, agent.head.out_features, bias=False)
     if protocol.head_init_std is not None:
@@ -483,10 +491,11 @@ def run_cell(config: RunConfig, out: str | Path, progress: Callable[[int, str], 
         losses, questions = 0.0, 0
         for first in range(0, len(order), per_batch):
             batch = train.batch(order[first : first + per_batch])
-            mask = torch.from_numpy(batch.mask)
-            logits = agent(torch.from_numpy(batch.inputs))
-            loss = sequence_loss(logits, torch.from_numpy(batch.targets), mask, train.spec)
-            scored = float(mask.sum())
+            device = agent.device
+            mask = torch.from_numpy(batch.mask).to(device)
+            logits = agent(torch.from_numpy(batch.inputs))  # inputs follow the agent's device
+            loss = sequence_loss(logits, torch.from_numpy(batch.targets).to(device), mask, train.spec)
+            scored = float(batch.mask.sum())
             if protocol.loss_reduction == "sum":
                 loss = loss * scored
             optimizer.zero_grad(set_to_none=True)
@@ -902,6 +911,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--minutes-per-run", type=float, default=None, help="wall-clock cap of each run")
     parser.add_argument("--data-dir", default=None, help="tasks_1-20_v1-2 folder (default $MEMTASKS_BABI_DIR)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 or auto (default: cpu)")
     parser.add_argument(
         "--override", action="append", default=[], metavar="FIELD=JSON",
         help="replace a Protocol field for an ablation, e.g. head_bias=false or "
@@ -960,7 +970,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             RunConfig(task, agent, seed, size=args.size, epochs=args.epochs, batch_size=args.batch_size,
                       batch_unit=args.batch_unit, eval_every=args.eval_every,
                       minutes_per_run=args.minutes_per_run, data_dir=args.data_dir,
-                      overrides=overrides)  # fmt: skip
+                      device=args.device, overrides=overrides)  # fmt: skip
             for agent in agents for task in tasks for seed in seeds
         ]
     except ValueError as error:

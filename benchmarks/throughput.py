@@ -1,17 +1,31 @@
-"""Training throughput of every registered agent, in sequences per second.
+"""Training throughput of every registered agent, eager and fast, in sequences per second.
 
 One training step is forward + :func:`agents.sequence_loss` + backward + Adam
-step on a batch of 32 Copy-v0 sequences (8 bits) of fixed length 10 (21 time
-steps), with each agent's default config. Batches are drawn before timing, so
-only the model is measured. After ``warmup`` untimed steps, ``windows`` windows
-of ``steps`` steps are timed; the reported figure is the median over windows of
-``batch_size * steps / seconds``. Each agent is measured with
-``torch.set_num_threads(n)`` for every ``n`` in ``--threads`` (default 1 and 2).
+step on a batch of Copy-v0 sequences (8 bits, lengths drawn from 1-20), with
+each agent's default config, on ``--threads`` torch threads (default 1).
+Batches are drawn before timing, so only the model is measured. For each
+agent and batch size three set-ups are timed:
+
+- ``eager, mixed``: eager PyTorch on batches whose sequences each draw a length
+  (padded to the longest; what training did before the fast path);
+- ``eager, same``: eager on batches of one drawn length each (no padding; the
+  training loop's default ``batch_lengths="same"``);
+- ``fast, same``: the agent's fast path (:mod:`agents.fast`) on the same batches.
+
+The three are timed in interleaved windows (one window of each in turn,
+``--windows`` times), so a slow phase of the machine hits all of them alike;
+the figure is the median over windows of ``batch_size * steps / seconds``.
+The fast path's first step, which compiles, is reported apart (``compile s``,
+from an empty or a warm inductor cache, whichever the machine has).
+
+``reference NTM`` is a plain batched NTM in about 40 lines (:class:`ReferenceNTM`,
+same sizes as ``agents.ntm``'s defaults), kept as the baseline of what the
+obvious code does, eager and compiled the same way.
 
 Run it on a quiet machine::
 
     python -m benchmarks.throughput                      # writes results/throughput.md
-    python -m benchmarks.throughput --agents lstm --steps 2 --windows 1 --out /tmp/t.md   # smoke
+    python -m benchmarks.throughput --agents lstm --batch-sizes 4 --steps 2 --windows 1 --out /tmp/t.md   # smoke
 """
 
 from __future__ import annotations
@@ -24,74 +38,157 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 import agents
-from agents import make_agent, sequence_loss
+from agents import enable_fast_path, fast_path_status, make_agent, sequence_loss
 from agents.optim import make_optimizer
 from memtasks import make_task
-from memtasks.core import check_int
+from memtasks.core import TaskSpec, check_int
 
-__all__ = ["cli", "cpu_name", "measure", "markdown_table"]
+__all__ = ["REFERENCE", "ReferenceNTM", "cli", "cpu_name", "measure", "markdown_table"]
 
 TASK_ID = "memtasks/Copy-v0"
+REFERENCE = "reference NTM"
+SETUPS = ("eager, mixed", "eager, same", "fast, same")
+
+
+class ReferenceNTM(nn.Module):
+    """The obvious batched NTM: LSTM controller, one read and one write head, ``(B, N, M)`` memory.
+
+    Graves et al. 2014, eq. 2-9, written as a reader would first write it; the baseline column of
+    this benchmark. Not registered as an agent, not used for results.
+    """
+
+    def __init__(self, spec: TaskSpec, controller: int = 100, rows: int = 128, width: int = 20) -> None:
+        super().__init__()
+        self.N, self.M = rows, width
+        self.cell = nn.LSTMCell(spec.input_size + width, controller)
+        self.heads = nn.Linear(controller, 2 * (width + 6) + 2 * width)  # 2 x [k, beta, g, gamma, s(3)], e, a
+        self.out = nn.Linear(controller + width, spec.output_size)
+
+    def initial_state(self, B: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+        h = torch.zeros(B, self.cell.hidden_size, device=device)
+        w = torch.zeros(B, 2, self.N, device=device)
+        w[..., 0] = 1.0
+        return h, h.clone(), torch.full((B, self.N, self.M), 1e-6, device=device), w, torch.zeros(B, self.M, device=device)
+
+    def step(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        h, c, mem, w_prev, read = state
+        h, c = self.cell(torch.cat([x, read], -1), (h, c))
+        p = self.heads(h).clamp(-20, 20)
+        M = self.M
+        addr, erase, add = p[:, : 2 * (M + 6)].view(-1, 2, M + 6), torch.sigmoid(p[:, -2 * M : -M]), p[:, -M:]
+        key, beta = addr[..., :M], F.softplus(addr[..., M])
+        g, gamma = torch.sigmoid(addr[..., M + 1]), 1 + F.softplus(addr[..., M + 2])
+        shift = torch.softmax(addr[..., M + 3 :], -1)
+        sim = F.cosine_similarity(key[:, :, None, :], mem[:, None, :, :], dim=-1, eps=1e-6)  # (B, 2, N)
+        w = torch.softmax(beta[..., None] * sim, -1)
+        w = g[..., None] * w + (1 - g[..., None]) * w_prev
+        w = sum(shift[..., i, None] * torch.roll(w, i - 1, -1) for i in range(3))
+        w = w ** gamma[..., None]
+        w = w / (w.sum(-1, keepdim=True) + 1e-6)
+        read = torch.einsum("bn,bnm->bm", w[:, 0], mem)
+        mem = mem * (1 - w[:, 1, :, None] * erase[:, None, :]) + w[:, 1, :, None] * add[:, None, :]
+        return torch.cat([h, read], -1), (h, c, mem, w, read)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        state = self.initial_state(x.shape[0], x.device)
+        ys = []
+        for t in range(x.shape[1]):
+            y, state = self.step(x[:, t], state)
+            ys.append(y)
+        return self.out(torch.stack(ys, 1))
+
+
+def _build(name: str, spec: TaskSpec, device: torch.device, fast: bool) -> tuple[nn.Module, str]:
+    model = ReferenceNTM(spec).to(device) if name == REFERENCE else make_agent(name, spec, device=device)
+    status = enable_fast_path(model) if fast else fast_path_status(model)
+    return model, status
 
 
 def measure(
-    agent_name: str,
-    threads: int,
+    name: str,
     batch_size: int = 32,
-    length: int = 10,
-    steps: int = 20,
+    threads: int = 1,
+    steps: int = 10,
     windows: int = 5,
-    warmup: int = 5,
+    warmup: int = 3,
     seed: int = 0,
     device: str = "cpu",
-) -> float:
-    """Median training sequences per second of ``agent_name`` (see the module docstring).
+) -> dict[str, Any]:
+    """Sequences per second of ``name`` (an agent or :data:`REFERENCE`) in each of :data:`SETUPS`.
+
+    Returns:
+        ``{setup: seq/s}`` for the three set-ups, plus ``"compile_s"`` (the fast path's first step),
+        ``"fast_path"`` (what the fast set-up ran) and ``"parameters"``.
 
     Raises:
-        ValueError: an unregistered agent or a count below 1.
+        ValueError: an unknown name or a count below 1.
     """
-    check_int("threads", threads, 1)
-    check_int("steps", steps, 1)
-    check_int("windows", windows, 1)
-    check_int("warmup", warmup, 0)
-    task = make_task(TASK_ID, max_length=max(length, 1))
-    rng = np.random.default_rng(seed)
-    pool = [task.sample(batch_size, rng, length=length) for _ in range(8)]
+    for key, value, low in (("batch_size", batch_size, 1), ("threads", threads, 1), ("steps", steps, 1),
+                            ("windows", windows, 1), ("warmup", warmup, 0)):  # fmt: skip
+        check_int(key, value, low)
+    if name != REFERENCE and name not in agents.list_agents():
+        raise ValueError(f"unknown agent {name!r}; known: {', '.join(agents.list_agents())}, {REFERENCE}")
+    task = make_task(TASK_ID, max_length=20)
     dev = torch.device(device)
-    tensors = [
-        tuple(torch.as_tensor(a, device=dev) for a in (b.inputs, b.targets, b.mask)) for b in pool
-    ]
+    rng = np.random.default_rng(seed)
+    pools = {"mixed": [], "same": []}
+    for _ in range(16):
+        pools["mixed"].append(task.sample(batch_size, rng))
+        pools["same"].append(task.sample(batch_size, rng, length=int(rng.integers(1, 21))))
+    tensors = {
+        kind: [tuple(torch.as_tensor(a, device=dev) for a in (b.inputs, b.targets, b.mask)) for b in pool]
+        for kind, pool in pools.items()
+    }
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        torch.manual_seed(seed)
-        agent = make_agent(agent_name, task.spec, device=dev)
-        optimizer = make_optimizer("adam", agent.parameters(), 1e-3)
-
-        def run(n: int, offset: int) -> None:
-            for i in range(n):
-                inputs, targets, mask = tensors[(offset + i) % len(tensors)]
-                loss = sequence_loss(agent(inputs), targets, mask, task.spec)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-
-        run(warmup, 0)
-        rates = []
-        for w in range(windows):
+        runners: dict[str, Callable[[int, int], None]] = {}
+        result: dict[str, Any] = {}
+        for setup in SETUPS:
+            torch.manual_seed(seed)
+            model, status = _build(name, task.spec, dev, fast=setup.startswith("fast"))
+            result.setdefault("parameters", sum(p.numel() for p in model.parameters()))
+            optimizer = make_optimizer("adam", model.parameters(), 1e-3)
+            batches = tensors[setup.split(", ")[1]]
+            runners[setup] = _runner(model, optimizer, batches, task.spec, dev)
             t0 = time.perf_counter()
-            run(steps, w * steps)
-            rates.append(batch_size * steps / (time.perf_counter() - t0))
-        return statistics.median(rates)
+            runners[setup](1, 0)
+            if setup.startswith("fast"):
+                result["compile_s"] = time.perf_counter() - t0
+                result["fast_path"] = fast_path_status(model)
+            runners[setup](warmup, 1)
+        rates: dict[str, list[float]] = {setup: [] for setup in SETUPS}
+        for w in range(windows):  # interleaved: every set-up sees the same phases of the machine
+            for setup in SETUPS:
+                t0 = time.perf_counter()
+                runners[setup](steps, w * steps)
+                rates[setup].append(batch_size * steps / (time.perf_counter() - t0))
+        result.update({setup: statistics.median(r) for setup, r in rates.items()})
+        return result
     finally:
         torch.set_num_threads(before)
+
+
+def _runner(model: nn.Module, optimizer: torch.optim.Optimizer, batches: list, spec: TaskSpec, dev: torch.device):
+    def run(n: int, offset: int) -> None:
+        for i in range(n):
+            inputs, targets, mask = batches[(offset + i) % len(batches)]
+            loss = sequence_loss(model(inputs), targets, mask, spec, check_scored=False)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    return run
 
 
 def cpu_name() -> str:
@@ -105,17 +202,23 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def markdown_table(
-    results: dict[str, dict[int, float | str]], params: dict[str, int], threads: list[int]
-) -> str:
-    """A markdown table: one row per agent, one column per thread count."""
-    columns = [f"seq/s ({n} thread{'s' if n > 1 else ''})" for n in threads]
-    head = "| agent | parameters | " + " | ".join(columns) + " |"
-    rule = "|---|---:|" + "---:|" * len(threads)
-    lines = [head, rule]
-    for name, by_threads in results.items():
-        cells = [f"{v:,.0f}" if isinstance(v, float) else str(v) for v in (by_threads[n] for n in threads)]
-        lines.append(f"| {name} | {params.get(name, 0):,} | " + " | ".join(cells) + " |")
+def markdown_table(results: dict[tuple[str, int], dict[str, Any]]) -> str:
+    """One row per (agent, batch size): the three set-ups, fast / eager-mixed, compile time and what ran."""
+    lines = [
+        "| agent | parameters | batch | " + " | ".join(f"{s} (seq/s)" for s in SETUPS)
+        + " | fast / eager, mixed | compile s | fast path |",
+        "|---|---:|---:|" + "---:|" * len(SETUPS) + "---:|---:|---|",
+    ]
+    for (name, batch), r in results.items():
+        if "error" in r:
+            lines.append(f"| {name} | | {batch} | error: {r['error']} |" + " |" * (len(SETUPS) + 2))
+            continue
+        cells = [f"{r[s]:,.0f}" for s in SETUPS]
+        ratio = r["fast, same"] / r["eager, mixed"]
+        lines.append(
+            f"| {name} | {r['parameters']:,} | {batch} | " + " | ".join(cells)
+            + f" | {ratio:.2f}x | {r['compile_s']:.1f} | {r['fast_path']} |"
+        )
     return "\n".join(lines)
 
 
@@ -124,51 +227,51 @@ def cli(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.throughput",
-        description="Training sequences per second of each registered agent on Copy-v0 (batch 32, length 10).",
+        description="Training sequences per second of each agent on Copy-v0 (lengths 1-20), eager and fast.",
     )
-    parser.add_argument("--agents", default=None, help="comma-separated agent names (default: all registered)")
-    parser.add_argument("--threads", default="1,2", help="comma-separated torch thread counts (default: 1,2)")
-    parser.add_argument("--batch-size", type=int, default=32, help="sequences per step (default: 32)")
-    parser.add_argument("--length", type=int, default=10, help="Copy sequence length (default: 10)")
-    parser.add_argument("--steps", type=int, default=20, help="steps per timed window (default: 20)")
-    parser.add_argument("--windows", type=int, default=5, help="timed windows; the median is reported (default: 5)")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (default: 5)")
+    parser.add_argument("--agents", default=None,
+                        help=f"comma-separated names (default: every registered agent and '{REFERENCE}')")
+    parser.add_argument("--batch-sizes", default="16,32", help="comma-separated batch sizes (default: 16,32)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    parser.add_argument("--steps", type=int, default=10, help="steps per timed window (default: 10)")
+    parser.add_argument("--windows", type=int, default=5, help="timed windows per set-up; the median is reported")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps after the first (default: 3)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--out", default="results/throughput.md", help="markdown file to write")
     args = parser.parse_args(argv)
 
-    registered = agents.list_agents()
-    wanted = registered if args.agents is None else [a.strip() for a in args.agents.split(",") if a.strip()]
-    threads = [int(n) for n in args.threads.split(",") if n.strip()]
-    results: dict[str, dict[int, float | str]] = {}
-    params: dict[str, int] = {}
-    skipped = [name for name in wanted if name not in registered]
+    wanted = agents.list_agents() + [REFERENCE] if args.agents is None else [
+        a.strip() for a in args.agents.split(",") if a.strip()
+    ]
+    try:
+        batch_sizes = [check_int("--batch-sizes", int(b), 1) for b in args.batch_sizes.split(",") if b.strip()]
+    except ValueError as exc:
+        parser.error(str(exc))
+    results: dict[tuple[str, int], dict[str, Any]] = {}
     for name in wanted:
-        if name not in registered:
-            print(f"skipping {name!r}: not a registered agent ({', '.join(registered)})", file=sys.stderr)
-            continue
-        task = make_task(TASK_ID, max_length=max(args.length, 1))
-        params[name] = make_agent(name, task.spec, device="cpu").num_parameters()
-        results[name] = {}
-        for n in threads:
+        for batch in batch_sizes:
             try:
-                results[name][n] = measure(
-                    name, n, args.batch_size, args.length, args.steps, args.windows, args.warmup, device=args.device
+                results[name, batch] = measure(
+                    name, batch, args.threads, args.steps, args.windows, args.warmup, device=args.device
                 )
+            except ValueError as exc:
+                parser.error(str(exc))
             except Exception as exc:  # one broken agent must not hide the others
-                results[name][n] = f"error: {type(exc).__name__}"
-                print(f"{name} with {n} threads failed: {exc}", file=sys.stderr)
-            print(f"{name:>10}  threads={n}  {results[name][n]}", file=sys.stderr)
+                results[name, batch] = {"error": type(exc).__name__}
+                print(f"{name} at batch {batch} failed: {exc}", file=sys.stderr)
+            print(f"{name:>14}  batch={batch}  {results[name, batch]}", file=sys.stderr)
 
-    table = markdown_table(results, params, threads)
+    table = markdown_table(results)
     command = "python -m benchmarks.throughput " + " ".join(shlex.quote(a) for a in argv)
     text = "\n".join(
         [
-            "# Training throughput",
+            "# Training throughput, eager and fast",
             "",
-            f"Copy-v0 (8 bits), batch {args.batch_size}, length {args.length}; forward + loss + backward + Adam step; "
-            f"median of {args.windows} windows of {args.steps} steps after {args.warmup} warm-up steps; "
-            "default agent configs.",
+            f"Copy-v0 (8 bits, lengths 1-20); forward + loss + backward + Adam step; {args.threads} torch "
+            f"thread(s); median of {args.windows} interleaved windows of {args.steps} steps per set-up; "
+            "default agent configs. `eager, mixed`: each sequence draws its length, batch padded to the "
+            "longest; `same`: one drawn length per batch (the training default); `fast`: the agent's fast "
+            "path (agents/fast.py). `compile s`: the fast set-up's first step. See benchmarks/throughput.py.",
             "",
             table,
             "",
@@ -176,7 +279,6 @@ def cli(argv: list[str] | None = None) -> int:
             f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
             f"- torch {torch.__version__}, Python {platform.python_version()}, device {args.device}",
             f"- CPU: {cpu_name()}",
-            *([f"- skipped (not registered): {', '.join(skipped)}"] if skipped else []),
             "",
         ]
     )

@@ -397,3 +397,23 @@ def test_cli_eval_writes_eval_csv(tmp_path, capsys):
     frame = pd.read_csv(tmp_path / "eval" / "eval.csv")
     assert len(frame) == 2 * 3 and set(frame["length"]) == {2, 6} and (frame["samples"] == 8).all()
     assert frame["value"].map(math.isfinite).all()
+
+
+# -- throughput benchmark ------------------------------------------------------------------------------
+
+
+def test_throughput_benchmark_writes_a_table_of_eager_and_fast(tmp_path):
+    from benchmarks.throughput import ReferenceNTM, cli
+
+    out = tmp_path / "t.md"
+    assert cli(["--agents", "lstm", "--batch-sizes", "4", "--steps", "1", "--windows", "1", "--warmup", "0",
+                "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| lstm | " in text and "eager, mixed (seq/s)" in text and "fast, same (seq/s)" in text
+    assert "- command: `python -m benchmarks.throughput --agents lstm" in text
+    spec = make_task(TASK, **TASK_KWARGS).spec
+    model = ReferenceNTM(spec, controller=8, rows=6, width=3)  # the baseline column's model runs and learns shapes
+    x = torch.as_tensor(make_task(TASK, **TASK_KWARGS).sample(2, np.random.default_rng(0)).inputs)
+    assert model(x).shape == x.shape[:2] + (spec.output_size,)
+    with pytest.raises(SystemExit):
+        cli(["--agents", "no-such-agent", "--batch-sizes", "4", "--out", str(out)])
