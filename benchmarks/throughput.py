@@ -99,9 +99,10 @@ class ReferenceNTM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         state = self.initial_state(x.shape[0], x.device)
+        frames = x.transpose(0, 1).contiguous()  # (T, B, D): the same strides at every T (else compiling recompiles)
         ys = []
         for t in range(x.shape[1]):
-            y, state = self.step(x[:, t], state)
+            y, state = self.step(frames[t], state)
             ys.append(y)
         return self.out(torch.stack(ys, 1))
 
@@ -191,6 +192,19 @@ def _runner(model: nn.Module, optimizer: torch.optim.Optimizer, batches: list, s
     return run
 
 
+def _cache_note() -> str:
+    """Where inductor caches compiled graphs, and whether it held any when this process started."""
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    folder = Path(cache_dir())
+    state = _CACHE_AT_START.get("entries")
+    return f"{folder} ({'empty' if not state else f'{state} entries'} at the start: compile s is a " + (
+        "cold compile)" if not state else "warm or partly warm compile)")
+
+
+_CACHE_AT_START: dict[str, int] = {}
+
+
 def cpu_name() -> str:
     """The CPU model from ``/proc/cpuinfo`` (Linux), else ``platform.processor()``."""
     try:
@@ -239,6 +253,9 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--out", default="results/throughput.md", help="markdown file to write")
     args = parser.parse_args(argv)
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    _CACHE_AT_START["entries"] = sum(1 for _ in Path(cache_dir()).rglob("*")) if Path(cache_dir()).exists() else 0
 
     wanted = agents.list_agents() + [REFERENCE] if args.agents is None else [
         a.strip() for a in args.agents.split(",") if a.strip()
@@ -279,6 +296,7 @@ def cli(argv: list[str] | None = None) -> int:
             f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
             f"- torch {torch.__version__}, Python {platform.python_version()}, device {args.device}",
             f"- CPU: {cpu_name()}",
+            f"- inductor cache: {_cache_note()}",
             "",
         ]
     )

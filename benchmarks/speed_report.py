@@ -1,0 +1,185 @@
+"""End-to-end speed of the training fast path, and a check that it learns like eager.
+
+Every number comes from ``memtasks train`` run as a subprocess (the command is
+in the report), one run at a time, on Copy-v0 (8 bits, lengths 1-20):
+
+1. ``speed``: ``--agent ntm --seed 0 --batch-size 32 --steps 1500 --threads 1``,
+   end-to-end sequences per second (``sequences_seen / wall_s`` of
+   ``result.json``: building, compiling, logging and all), three ways: fast
+   path with an empty inductor cache (a fresh ``TORCHINDUCTOR_CACHE_DIR``),
+   fast path again with that cache warm (what every later run and every
+   later cell of an experiment sees), and eager (``--no-compile``).
+2. ``converge``: the defaults of ``memtasks train`` (no recipe flags) with
+   ``--until-bit-errors 0.1 --threads 2 --steps 5000`` for seeds 0, 1, 2:
+   wall seconds and sequences to confirmed convergence, and the median.
+3. ``learning``: a fixed budget (``--steps 800``, defaults otherwise, 1 thread),
+   fast path and eager for seeds 0, 1, 2; each final model is scored on the
+   same 256 test sequences per length 1, 5, 10, 15, 20
+   (:func:`benchmarks.evaluate.evaluate_checkpoint`, seed 1234). The two paths
+   are not bit-identical (compiled kernels round differently), so runs of one
+   seed drift apart; "same learning" means the same bit errors within the
+   spread over seeds.
+
+The runs' ``result.json`` and ``train.csv`` go under ``OUT/runs/<name>/`` (the
+checkpoints are deleted once scored, to keep the folder small), the report to
+``OUT/README.md``. Run it on a quiet machine::
+
+    python -m benchmarks.speed_report --out results/speed          # about 15 minutes on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks.evaluate import evaluate_checkpoint
+from benchmarks.throughput import cpu_name
+
+__all__ = ["cli"]
+
+PARTS = ("speed", "converge", "learning")
+BASE = ["memtasks", "train", "--task", "memtasks/Copy-v0", "--agent", "ntm", "--no-progress"]
+TEST_LENGTHS = [1, 5, 10, 15, 20]
+
+
+def _train(name: str, args: list[str], out: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Run ``memtasks train`` with ``args`` into ``out/runs/name``; return its result.json and command."""
+    run_dir = out / "runs" / name
+    command = BASE + args + ["--out", str(run_dir)]
+    print("$ " + shlex.join(command), file=sys.stderr, flush=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"{shlex.join(command)} exited with {done.returncode}: {done.stderr.strip()[-500:]}")
+    record = json.loads((run_dir / "result.json").read_text())
+    record["command"] = shlex.join(command)
+    return record
+
+
+def _score(record: dict[str, Any], out: Path, name: str) -> float:
+    """Mean bit errors per sequence over :data:`TEST_LENGTHS`, then drop the checkpoint."""
+    path = out / "runs" / name / "model.pt"
+    frame = evaluate_checkpoint(path, TEST_LENGTHS, samples=256, seed=1234, device="cpu")
+    path.unlink()
+    return float(frame[frame["metric"] == "bit_errors"]["value"].mean())
+
+
+def _rate(record: dict[str, Any]) -> float:
+    return record["sequences_seen"] / record["wall_s"]
+
+
+def cli(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed_report", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="results/speed", help="output folder (default: results/speed)")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {','.join(PARTS)}")
+    args = parser.parse_args(argv)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"--parts: unknown part(s) {unknown}; allowed: {', '.join(PARTS)}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = tempfile.mkdtemp(prefix="memtasks-inductor-")  # empty: the first compile is a cold one
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
+    lines = [
+        "# Training fast path: end-to-end speed and learning",
+        "",
+        "Made by `python -m benchmarks.speed_report " + " ".join(shlex.quote(a) for a in argv) + "` "
+        "(benchmarks/speed_report.py: what each part runs and why). Copy-v0, 8 bits, lengths 1-20. "
+        "seq/s = `sequences_seen / wall_s` of the run's result.json: building, compiling, logging and "
+        "validation included. Runs one at a time; each run's result.json and train.csv are in `runs/`.",
+        "",
+    ]
+
+    if "speed" in parts:
+        speed = "--seed 0 --batch-size 32 --steps 1500 --threads 1".split()
+        cold = _train("speed_fast_cold", speed, out, env)
+        warm = _train("speed_fast_warm", speed, out, env)
+        eager = _train("speed_eager", speed + ["--no-compile"], out, env)
+        lines += [
+            "## 1. Speed: NTM, batch 32, 1500 steps, 1 thread",
+            "",
+            "| run | inductor cache | seq/s end to end | first step s (compile) | wall s | final bit errors (train) |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for label, cache_state, r in (("fast path", "empty", cold), ("fast path", "warm", warm),
+                                      ("eager (`--no-compile`)", "-", eager)):  # fmt: skip
+            lines.append(
+                f"| {label} | {cache_state} | {_rate(r):,.0f} | {r['first_step_s']:.1f} | {r['wall_s']:.1f} | "
+                f"{r['final']['bit_errors']:.3g} |"
+            )
+        lines += ["", *[f"- `{r['command']}`" for r in (cold, warm, eager)], ""]
+
+    if "converge" in parts:
+        runs = [
+            _train(f"converge_seed{s}", f"--seed {s} --until-bit-errors 0.1 --threads 2 --steps 5000".split(), out, env)
+            for s in (0, 1, 2)
+        ]
+        lines += [
+            "## 2. Convergence with the defaults (batch 16, Adam 3e-3, same-length batches, fast path), 2 threads",
+            "",
+            "| seed | status | wall s to convergence | sequences to convergence | first step s |",
+            "|---:|---|---:|---:|---:|",
+        ]
+        for s, r in zip((0, 1, 2), runs):
+            wall = r["converged_wall_s"]
+            lines.append(
+                f"| {s} | {r['status']} | {'-' if wall is None else f'{wall:.1f}'} | "
+                f"{r['converged_sequences'] or '-'} | {r['first_step_s']:.1f} |"
+            )
+        walls = [r["converged_wall_s"] if r["converged_wall_s"] is not None else float("inf") for r in runs]
+        lines += ["", f"Median wall seconds to convergence: {statistics.median(walls):.1f} "
+                      "(a run that did not converge counts as infinite).", "",
+                  *[f"- `{r['command']}`" for r in runs], ""]  # fmt: skip
+
+    if "learning" in parts:
+        rows = []
+        for s in (0, 1, 2):
+            for label, extra in (("fast", []), ("eager", ["--no-compile"])):
+                name = f"learning_{label}_seed{s}"
+                r = _train(name, f"--seed {s} --steps 800 --threads 1".split() + extra, out, env)
+                rows.append((s, label, r, _score(r, out, name)))
+        lines += [
+            "## 3. Same learning: 800 steps (12,800 sequences), defaults, fast path vs eager",
+            "",
+            f"Bit errors per sequence of the final model on 256 fixed test sequences per length "
+            f"{', '.join(map(str, TEST_LENGTHS))} (mean over lengths), and end-to-end seq/s.",
+            "",
+            "| seed | fast: bit errors | eager: bit errors | fast seq/s | eager seq/s |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        by = {(s, label): (r, score) for s, label, r, score in rows}
+        for s in (0, 1, 2):
+            (rf, ef), (re_, ee) = by[s, "fast"], by[s, "eager"]
+            lines.append(f"| {s} | {ef:.3g} | {ee:.3g} | {_rate(rf):,.0f} | {_rate(re_):,.0f} |")
+        for label in ("fast", "eager"):
+            scores = [by[s, label][1] for s in (0, 1, 2)]
+            lines.append(f"\n{label}: mean {statistics.mean(scores):.3g}, sd {statistics.stdev(scores):.3g} over seeds")
+        lines += ["", *[f"- `{r['command']}`" for _, _, r, _ in rows], ""]
+
+    lines += [
+        f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"- torch {torch.__version__}, Python {platform.python_version()}, CPU: {cpu_name()}, "
+        f"{os.cpu_count()} cores; inductor cache: a fresh temporary folder for this report",
+        "",
+    ]
+    path = out / "README.md"
+    path.write_text("\n".join(lines))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
