@@ -23,8 +23,9 @@ in the report), one run at a time, on Copy-v0 (8 bits, lengths 1-20):
    probe here: Copy is learned in a sudden drop, so a run stopped near the
    drop is either near 0 or near 33 bit errors.)
 
-The runs' ``result.json`` and ``train.csv`` go under ``OUT/runs/<name>/`` (the
-checkpoints are deleted once scored, to keep the folder small), the report to
+The runs' ``result.json`` and ``train.csv`` go under ``OUT/runs/<name>/``; the
+checkpoints of the ``converge`` runs stay (about 250 KB each, they back the convergence claims), the others are
+deleted once timed or scored, the report to
 ``OUT/README.md``. Run it on a quiet machine::
 
     python -m benchmarks.speed_report --out results/speed          # about 15 minutes on 2 cores
@@ -121,6 +122,8 @@ def cli(argv: list[str] | None = None) -> int:
         cold = _train("speed_fast_cold", speed, out, env)
         warm = _train("speed_fast_warm", speed, out, env)
         eager = _train("speed_eager", speed + ["--no-compile"], out, env)
+        for name in ("speed_fast_cold", "speed_fast_warm", "speed_eager"):  # timing runs: no claim on the weights
+            (out / "runs" / name / "model.pt").unlink(missing_ok=True)
         lines += [
             "## 1. Speed: NTM, batch 32, 1500 steps, 1 thread",
             "",
