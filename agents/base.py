@@ -67,6 +67,10 @@ class Core(nn.Module):
     fast_path: str = "step"
     """What the training fast path compiles (:mod:`agents.fast`): ``"step"`` (the per-step function the
     time loop calls) or ``"none"`` (``forward`` is already a fused whole-sequence kernel)."""
+    batch_lengths: str = "mixed"
+    """How the trainer batches lengths for this core when its ``batch_lengths`` is ``"auto"``: ``"mixed"``
+    (each sequence draws its length; the safe default) or ``"same"`` (one length per batch, no padding), for
+    cores measured to learn as well per sequence from batches of one length (see ``results/speed/``)."""
 
     def initial_state(self, batch_size: int, device: torch.device | str) -> State:
         raise NotImplementedError

@@ -206,9 +206,9 @@ class TrainSettings:
     log_every: int = field(default=50, metadata={"min": 1})
     """Steps between the rows of ``train.csv`` (also how often divergence, the curriculum and
     ``until_bit_errors`` are checked)."""
-    batch_lengths: str = field(default="same", metadata={"choices": ("same", "mixed")})
+    batch_lengths: str = field(default="auto", metadata={"choices": ("auto", "same", "mixed")})
     """``"same"``: one length per batch, drawn as a sequence's length (no padding); ``"mixed"``: each
-    sequence draws its length and the batch is padded."""
+    sequence draws its length and the batch is padded; ``"auto"``: the agent's choice (same for the NTM)."""
     compile: bool = True
     """Train through the fast path (``torch.compile`` of the core's step, eager where it cannot compile)."""
     device: str = "auto"

@@ -23,6 +23,11 @@ in the report), one run at a time, on Copy-v0 (8 bits, lengths 1-20):
    probe here: Copy is learned in a sudden drop, so a run stopped near the
    drop is either near 0 or near 33 bit errors.)
 
+4. ``batching``: what one length per batch does to learning per sequence:
+   the NTM runs of part 3 (fast path) again with ``--batch-lengths mixed``,
+   and MemN2N and a 1 x 128 LSTM for 3,000 steps with each batching, 3 seeds,
+   scored like part 3. The trainer's ``"auto"`` follows from it.
+
 The runs' ``result.json`` and ``train.csv`` go under ``OUT/runs/<name>/``; the
 checkpoints of the ``converge`` runs stay (about 250 KB each, they back the convergence claims), the others are
 deleted once timed or scored, the report to
@@ -53,15 +58,15 @@ from benchmarks.throughput import cpu_name
 
 __all__ = ["cli"]
 
-PARTS = ("speed", "converge", "learning")
-BASE = ["memtasks", "train", "--task", "memtasks/Copy-v0", "--agent", "ntm", "--no-progress"]
+PARTS = ("speed", "converge", "learning", "batching")
+BASE = ["memtasks", "train", "--task", "memtasks/Copy-v0", "--no-progress"]
 TEST_LENGTHS = [1, 5, 10, 15, 20]
 
 
 def _train(name: str, args: list[str], out: Path, env: dict[str, str]) -> dict[str, Any]:
     """Run ``memtasks train`` with ``args`` into ``out/runs/name``; return its result.json and command."""
     run_dir = out / "runs" / name
-    command = BASE + args + ["--out", str(run_dir)]
+    command = BASE + ([] if "--agent" in args else ["--agent", "ntm"]) + args + ["--out", str(run_dir)]
     print("$ " + shlex.join(command), file=sys.stderr, flush=True)
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode not in (0, 1):
@@ -196,6 +201,51 @@ def cli(argv: list[str] | None = None) -> int:
         lines += ["", *[f"- `{by[key][0]['command']}`" for key in sorted(by)], ""]
 
         sections["learning"], lines = lines + footer, []
+
+    if "batching" in parts:
+        ntm = {}
+        for s in (0, 1, 2):  # the learning part's fast runs, with mixed-length batches
+            name = f"batching_ntm_mixed_seed{s}"
+            r = _train(name, f"--seed {s} --until-bit-errors 0.1 --steps 5000 --threads 1 --batch-lengths mixed"
+                       .split(), out, env)
+            (out / "runs" / name / "model.pt").unlink(missing_ok=True)
+            ntm[s] = r
+        others = {}
+        for agent, kwargs in (("memn2n", "{}"), ("lstm", '{"hidden_size": 128, "num_layers": 1}')):
+            for s in (0, 1, 2):
+                for mode in ("mixed", "same"):
+                    name = f"batching_{agent}_{mode}_seed{s}"
+                    args = ["--agent", agent, "--agent-kwargs", kwargs, "--lr", "1e-3", "--seed", str(s),
+                            "--steps", "3000", "--threads", "1", "--batch-lengths", mode]
+                    r = _train(name, args, out, env)
+                    others[agent, mode, s] = (r, _score(r, out, name))
+        learning = {s: out / "runs" / f"learning_fast_seed{s}" / "result.json" for s in (0, 1, 2)}
+        same = {s: json.loads(p.read_text())["converged_sequences"] if p.exists() else None for s, p in learning.items()}
+        lines += [
+            "## 4. Batches of one length vs mixed lengths (`--batch-lengths`), per sequence",
+            "",
+            "NTM, defaults, fast path, until 0.1 bit errors, 1 thread: sequences to convergence with mixed-length "
+            "batches here, with one length per batch in section 3 (the same runs but for the batching).",
+            "",
+            "| seed | NTM same: sequences | NTM mixed: sequences | NTM mixed: wall s |",
+            "|---:|---:|---:|---:|",
+            *[f"| {s} | {same[s] or '-'} | {ntm[s]['converged_sequences'] or 'not converged (step limit)'} | "
+              f"{ntm[s]['wall_s']:.1f} |" for s in (0, 1, 2)],
+            "",
+            "MemN2N (defaults) and LSTM (1 x 128), Adam 1e-3, batch 16, 3,000 steps (48,000 sequences), 1 thread: "
+            f"bit errors per sequence of the final model on 256 fixed test sequences per length "
+            f"{', '.join(map(str, TEST_LENGTHS))} (mean over lengths), and wall seconds.",
+            "",
+            "| agent | seed | mixed: test bit errors | same: test bit errors | mixed: wall s | same: wall s |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for agent in ("memn2n", "lstm"):
+            for s in (0, 1, 2):
+                (rm, em), (rs, es) = others[agent, "mixed", s], others[agent, "same", s]
+                lines.append(f"| {agent} | {s} | {em:.3g} | {es:.3g} | {rm['wall_s']:.1f} | {rs['wall_s']:.1f} |")
+        lines += ["", *[f"- `{r['command']}`" for r in ntm.values()],
+                  *[f"- `{r['command']}`" for r, _ in others.values()], ""]
+        sections["batching"], lines = lines + footer, []
 
     for part, text in sections.items():  # one file per part, so a part can be re-run alone
         (out / f"{part}.md").write_text("\n".join(text))

@@ -76,7 +76,7 @@ CURRICULA = ("none", "grow")
 STATUSES = ("ok", "converged", "diverged", "failed")
 """The values :attr:`TrainResult.status` takes."""
 
-BATCH_LENGTHS = ("same", "mixed")
+BATCH_LENGTHS = ("auto", "same", "mixed")
 """The values :attr:`TrainConfig.batch_lengths` accepts."""
 
 
@@ -145,11 +145,14 @@ class TrainConfig:
     nothing back from the device between rows, so this is also how often divergence is detected (a diverged
     step never changes the weights, see :func:`train`), and how often the curriculum and ``until_bit_errors``
     are checked."""
-    batch_lengths: str = "same"
-    """``"same"``: every sequence of a batch has one length, that of a sequence drawn from the task
+    batch_lengths: str = "auto"
+    """``"mixed"``: ``task.sample`` draws each sequence's length, and the batch is padded to its longest.
+    ``"same"``: every sequence of a batch has one length, that of a sequence drawn from the task
     (``task.sample(1, rng).lengths[0]``), so each sequence's length keeps the task's distribution while a
-    batch has no padding (about half of a mixed Copy 1-20 batch is padding). ``"mixed"``: ``task.sample``
-    draws each sequence's length, and the batch is padded to its longest."""
+    batch has no padding (about half of a mixed Copy 1-20 batch is padding); but each step then sees one
+    length, which slows learning per sequence for some agents (MemN2N, whose temporal encodings are per
+    age: results/speed/batching.md). ``"auto"``: the core's own choice (``Core.batch_lengths``: ``"same"``
+    for the NTM, ``"mixed"`` for the others). ``result.json`` records what ran under ``batching``."""
     compile: bool = True
     """Train through the fast path (:mod:`agents.fast`: ``torch.compile`` of the core's time step; eager with
     one warning where it cannot compile). The first step pays the compile (counted in ``wall_s``); ``False``
@@ -281,6 +284,9 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
         params = [p for p in agent.parameters() if p.requires_grad]
 
         fast_path = enable_fast_path(agent) if config.compile else fast_path_status(agent)
+        batching = config.batch_lengths if config.batch_lengths != "auto" else agent.core.batch_lengths
+        if batching not in ("same", "mixed"):
+            raise ValueError(f"{type(agent.core).__name__}.batch_lengths must be 'same' or 'mixed', got {batching!r}")
         guard = _DivergenceGuard(params, device)
 
         grow = config.curriculum == "grow"
@@ -319,7 +325,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
                         for group in optimizer.param_groups:
                             group["lr"] = config.lr * 0.5 ** (epoch // config.lr_halve_epochs)
 
-                batch = _sample_batch(train_task, config.batch_size, rng, config.batch_lengths)
+                batch = _sample_batch(train_task, config.batch_size, rng, batching)
                 if not batch.mask.any():
                     raise ValueError("the batch has no scored step (mask all zero): nothing to learn from")
                 inputs, targets, mask = _to_tensors(batch, device)
@@ -429,7 +435,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
             record = {
                 **dataclasses.asdict(result),
                 "config": dataclasses.asdict(config),
-                "batching": _BATCHING[config.batch_lengths],
+                "batching": _BATCHING[batching] + (" (auto: the core's choice)" if config.batch_lengths == "auto" else ""),
                 "device": str(device),
                 "torch_version": torch.__version__,
             }
@@ -741,7 +747,8 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--epoch-size", "sequences per epoch (calls the core's set_progress), or 'none'", type=_optional(int))
     add("--lr-halve-epochs", "halve the lr every this many epochs, or 'none'", type=_optional(int))
     add("--log-every", "steps between rows of train.csv (and divergence/convergence checks)", type=int)
-    add("--batch-lengths", "same: one length per batch (no padding); mixed: per sequence", choices=BATCH_LENGTHS)
+    add("--batch-lengths", "same: one length per batch (no padding); mixed: per sequence; auto: the agent's choice",
+        choices=BATCH_LENGTHS)
     add(
         "--compile",
         "fast path: torch.compile the core's step (--no-compile: eager, for debugging)",

@@ -268,9 +268,12 @@ def test_same_length_batches_have_no_padding_and_are_recorded(tmp_path):
     assert len(lengths) > 10  # the length still varies from batch to batch
     mixed = _sample_batch(task, 16, rng, "mixed")
     assert len(set(mixed.lengths.tolist())) > 1
-    train(tiny(batch_lengths="mixed"), tmp_path, progress=False)
+    train(tiny(batch_lengths="same"), tmp_path, progress=False)
     record = json.loads((tmp_path / "result.json").read_text())
-    assert record["batching"].startswith("mixed") and record["config"]["batch_lengths"] == "mixed"
+    assert record["batching"].startswith("same") and record["config"]["batch_lengths"] == "same"
+    train(tiny(), tmp_path / "auto", progress=False)  # "auto": the LSTM's choice is mixed lengths
+    record = json.loads((tmp_path / "auto" / "result.json").read_text())
+    assert record["batching"].startswith("mixed") and "auto" in record["batching"]
 
 
 def test_cli_no_compile_runs_eagerly_and_says_so(tmp_path):
@@ -281,6 +284,7 @@ def test_cli_no_compile_runs_eagerly_and_says_so(tmp_path):
     assert main(args) == 0
     record = json.loads((out / "result.json").read_text())
     assert record["fast_path"] == "eager (fast path off)" and record["config"]["compile"] is False
+    assert record["batching"].startswith("same")  # "auto": the NTM's choice is one length per batch
     assert record["first_step_s"] > 0 and record["wall_s"] >= record["first_step_s"]
 
 
