@@ -30,7 +30,7 @@ from the eager re-run as it would without the fast path.
 Compiled graphs are cached on disk by inductor (its FX-graph and AOTAutograd
 caches, on by default, under ``TORCHINDUCTOR_CACHE_DIR``), so the cells of an
 experiment, and later runs, that build the same core skip most of the compile
-(measured: NTM step 30-45 s cold, about 3 s warm, on the project's CPU).
+(``results/throughput.md`` and ``results/speed/speed.md`` give the cold and warm times).
 """
 
 from __future__ import annotations

@@ -27,8 +27,9 @@ Layout: memory is held location-last, ``(B, M, N)`` (column ``i`` is the
 paper's row ``M_i``), like the weightings ``(B, H, N)``. Every reduction over
 locations and every elementwise update then runs along the contiguous ``N``
 axis, which vectorises on the CPU; with ``torch.compile`` (the training fast
-path, :mod:`agents.fast`) this layout compiled in 30 s instead of 48 s and ran
-as fast or faster than ``(B, N, M)`` (measured on the project's 2-core CPU).
+path, :mod:`agents.fast`) this layout compiled markedly faster than ``(B, N, M)``
+and trained as fast or faster in scratch timings on the project's 2-core CPU
+(the kept numbers are in ``results/throughput.md``).
 
 Implementation choices from Collier & Beel 2018 (arXiv 1807.08518): memory
 initialised to a small constant (1e-6), the head parameters ("controller

@@ -5,7 +5,7 @@
 1. build the task, the data stream (``np.random.default_rng(seed)``), the agent
    (after ``torch.manual_seed(seed)``), the optimizer, and switch the agent to
    its fast path (:mod:`agents.fast`; ``compile=False`` keeps it eager);
-2. loop: sample a batch (one length per batch by default, ``batch_lengths``;
+2. loop: sample a batch (``batch_lengths``: one length per batch or mixed;
    from a task whose ``max_length`` is the current curriculum length), forward,
    :func:`agents.sequence_loss`, backward, clip, optimizer step. Nothing is
    read back from the device inside the loop: the loss, the gradient norm and
