@@ -115,27 +115,40 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> tu
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file is not a checkpoint of a known format version.
+        ValueError: the file is not a checkpoint of a known format version: unreadable, another program's
+            file or state dict, a newer format, or weights that do not fit the agent it names (one line,
+            naming the file).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    name = repr(str(path))
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # garbage, a truncated file, or a pickle that weights_only refuses
+        raise ValueError(f"{name} is not a memtasks checkpoint: torch.load cannot read it ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or "format_version" not in payload:
-        raise ValueError(f"{str(path)!r} is not a memtasks checkpoint (no format_version)")
+        raise ValueError(f"{name} is not a memtasks checkpoint (no format_version)")
     if payload["format_version"] != FORMAT_VERSION:
         raise ValueError(
-            f"{str(path)!r} has checkpoint format_version {payload['format_version']!r}; "
+            f"{name} has checkpoint format_version {payload['format_version']!r}; "
             f"this version of memtasks reads format_version {FORMAT_VERSION}"
         )
-    spec_fields = dict(payload["spec"])
-    for key in ("vocab", "classes"):  # asdict keeps tuples, but be lenient with lists
-        if spec_fields.get(key) is not None:
-            spec_fields[key] = tuple(spec_fields[key])
-    spec = TaskSpec(**spec_fields)
-    with torch.random.fork_rng(devices=[]):
-        agent = make_agent(payload["agent"], spec, device="cpu", **payload["config"])
-    agent.load_state_dict(payload["state_dict"])
+    missing = [key for key in ("agent", "config", "spec", "state_dict", "task_id", "task_kwargs") if key not in payload]
+    if missing:
+        raise ValueError(f"{name} is not a complete memtasks checkpoint: missing {', '.join(missing)}")
+    try:
+        spec_fields = dict(payload["spec"])
+        for key in ("vocab", "classes"):  # asdict keeps tuples, but be lenient with lists
+            if spec_fields.get(key) is not None:
+                spec_fields[key] = tuple(spec_fields[key])
+        spec = TaskSpec(**spec_fields)
+        with torch.random.fork_rng(devices=[]):
+            agent = make_agent(payload["agent"], spec, device="cpu", **payload["config"])
+        agent.load_state_dict(payload["state_dict"])
+    except (ValueError, TypeError, RuntimeError, KeyError) as exc:  # unknown agent, config or weights that do not fit
+        first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise ValueError(f"{name} does not rebuild into a memtasks agent: {type(exc).__name__}: {first_line}") from None
     agent = agent.to(resolve_device(device))
     agent.eval()
     return agent, payload["task_id"], dict(payload["task_kwargs"])

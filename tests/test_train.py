@@ -116,6 +116,37 @@ def test_checkpoint_refuses_non_plain_data_and_unknown_versions(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
+@pytest.mark.parametrize(
+    "write, match",
+    [
+        (lambda p: p.write_bytes(b"not a checkpoint at all"), "torch.load cannot read it"),
+        (lambda p: torch.save({"weight": torch.zeros(2)}, p), r"no format_version"),  # another model's state dict
+        (lambda p: torch.save({"format_version": 1, "agent": "lstm"}, p), "missing config, spec, state_dict"),
+    ],
+)
+def test_foreign_or_corrupt_checkpoints_give_one_line_naming_the_file(tmp_path, capsys, write, match):
+    path = tmp_path / "bad.pt"
+    write(path)
+    with pytest.raises(ValueError, match=match) as err:
+        load_checkpoint(path)
+    assert "bad.pt" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", "--checkpoint", str(path), "--lengths", "1"])
+    assert exit_.value.code == 2
+    stderr = capsys.readouterr().err
+    assert "bad.pt" in stderr and "Traceback" not in stderr
+
+
+def test_checkpoint_whose_weights_do_not_fit_its_agent(tmp_path):
+    agent = make_agent("lstm", make_task(TASK, **TASK_KWARGS).spec, device="cpu", **LSTM_KWARGS)
+    path = save_checkpoint(tmp_path / "model.pt", agent, TASK, TASK_KWARGS)
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["hidden_size"] = 9  # the weights are for 8 units
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="does not rebuild into a memtasks agent: RuntimeError"):
+        load_checkpoint(path)
+
+
 # -- train ---------------------------------------------------------------------------------------------
 
 
