@@ -203,8 +203,9 @@ class NTMCore(Core):
     sees the same strides at every step and compiles once.
     """
 
-    # Batches of one length learn Copy in as few sequences as mixed ones (results/speed/batching.md) and
-    # carry no padding (about half of a mixed Copy 1-20 batch), so the trainer's "auto" picks them.
+    # Batches of one length learned Copy no slower per sequence than mixed ones over 3 seeds
+    # (results/speed/batching.md) and carry no padding (about half of a mixed Copy 1-20 batch), so the
+    # trainer's "auto" picks them.
     batch_lengths = "same"
 
     def __init__(self, input_size: int, config: NTMConfig) -> None:

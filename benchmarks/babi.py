@@ -489,9 +489,9 @@ def run_cell(config: RunConfig, out: str | Path, progress: Callable[[int, str], 
             group["lr"] = lr
         order = rng.permutation(train.num_sequences)
         losses, questions = 0.0, 0
+        device = agent.device
         for first in range(0, len(order), per_batch):
             batch = train.batch(order[first : first + per_batch])
-            device = agent.device
             mask = torch.from_numpy(batch.mask).to(device)
             logits = agent(torch.from_numpy(batch.inputs))  # inputs follow the agent's device
             loss = sequence_loss(logits, torch.from_numpy(batch.targets).to(device), mask, train.spec)

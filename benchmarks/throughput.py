@@ -192,17 +192,18 @@ def _runner(model: nn.Module, optimizer: torch.optim.Optimizer, batches: list, s
     return run
 
 
-def _cache_note() -> str:
-    """Where inductor caches compiled graphs, and whether it held any when this process started."""
+def _cache_entries() -> tuple[Path, int]:
+    """Where inductor caches compiled graphs, and how many files it holds now."""
     from torch._inductor.runtime.cache_dir_utils import cache_dir
 
     folder = Path(cache_dir())
-    state = _CACHE_AT_START.get("entries")
-    return f"{folder} ({'empty' if not state else f'{state} entries'} at the start: compile s is a " + (
-        "cold compile)" if not state else "warm or partly warm compile)")
+    return folder, sum(1 for _ in folder.rglob("*")) if folder.exists() else 0
 
 
-_CACHE_AT_START: dict[str, int] = {}
+def _cache_note(folder: Path, entries_at_start: int) -> str:
+    if not entries_at_start:
+        return f"{folder} (empty at the start: compile s is a cold compile)"
+    return f"{folder} ({entries_at_start} entries at the start: compile s is a warm or partly warm compile)"
 
 
 def cpu_name() -> str:
@@ -253,9 +254,7 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--out", default="results/throughput.md", help="markdown file to write")
     args = parser.parse_args(argv)
-    from torch._inductor.runtime.cache_dir_utils import cache_dir
-
-    _CACHE_AT_START["entries"] = sum(1 for _ in Path(cache_dir()).rglob("*")) if Path(cache_dir()).exists() else 0
+    cache_folder, cache_at_start = _cache_entries()
 
     wanted = agents.list_agents() + [REFERENCE] if args.agents is None else [
         a.strip() for a in args.agents.split(",") if a.strip()
@@ -296,7 +295,7 @@ def cli(argv: list[str] | None = None) -> int:
             f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
             f"- torch {torch.__version__}, Python {platform.python_version()}, device {args.device}",
             f"- CPU: {cpu_name()}",
-            f"- inductor cache: {_cache_note()}",
+            f"- inductor cache: {_cache_note(cache_folder, cache_at_start)}",
             "",
         ]
     )

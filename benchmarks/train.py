@@ -309,6 +309,19 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
         if fast_path == "compiled step":
             bar.set_description("compiling")
 
+        def log_row(steps: list[_Step]) -> tuple[list[dict[str, float]], int | None, str]:
+            """Read ``steps`` back, score them and write their row; return the good steps' scores, the first
+            non-finite step (or ``None``) and the message naming it."""
+            nonlocal final
+            bad = guard.first_bad_step()
+            row, scores, bad_message = _flush(steps, task, bad, start)
+            if row:
+                final = row
+                if log is not None:
+                    log.write(row)
+                bar.set_postfix(_postfix(row), refresh=False)
+            return scores, bad, bad_message
+
         # -- 2. the training loop: nothing is read back from the device between log rows --------------
         try:
             while True:
@@ -354,14 +367,8 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
                     continue
 
                 # -- 3. log row: read back, score, check divergence -------------------------------------
-                bad = guard.first_bad_step()
-                row, scores, bad_message = _flush(pending, task, bad, start)
+                scores, bad, bad_message = log_row(pending)
                 flushed, pending = pending, []
-                if row:
-                    final = row
-                    if log is not None:
-                        log.write(final)
-                    bar.set_postfix(_postfix(final), refresh=False)
                 if bad is not None:
                     status, message = "diverged", bad_message
                     step, seen = _before(flushed, bad)
@@ -397,20 +404,15 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
             bar.close()
 
         # -- 5. last row (steps since the last log), checkpoint, result ------------------------------
-        if pending:
-            bad = guard.first_bad_step()
-            row, _, bad_message = _flush(pending, task, bad, start)
-            if row:
-                final = row
-                if log is not None:
-                    log.write(final)
-            if bad is not None and status != "diverged":
+        if pending:  # never after a divergence: its row emptied pending
+            _, bad, bad_message = log_row(pending)
+            if bad is not None:
                 status, message = "diverged", bad_message
                 step, seen = _before(pending, bad)
         if log is not None:
             log.close()
         wall_s = time.perf_counter() - start
-        fast_path = fast_path_status(agent) if config.compile else fast_path
+        fast_path = fast_path_status(agent)  # a compiled step may have fallen back to eager meanwhile
         result = TrainResult(
             status=status,
             message=message,
