@@ -78,6 +78,16 @@ class Core(nn.Module):
     def step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         raise NotImplementedError
 
+    def trace_step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
+        """:meth:`step`, plus what the core did inside it, for pictures (``memtasks viz``).
+
+        The dict maps a name to a tensor whose first dimension is the batch, e.g. the NTM's read and write
+        weightings ``(B, heads, N)`` and memory, or MemN2N's attention per hop ``(B, memories)``. The
+        default records nothing.
+        """
+        y, state = self.step(x, state)
+        return y, state, {}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, D_in) -> (B, T, output_size)``; by default steps through time."""
         state = self.initial_state(x.shape[0], x.device)
@@ -171,6 +181,11 @@ class Agent(nn.Module):
         """Logits ``(B, output_size)`` for one frame ``x`` (B, input_size), and the next state."""
         y, state = self.core.step(self.encoder(self._follow_model(x)), state)
         return self.head(y), state
+
+    def trace_step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
+        """:meth:`step`, plus the core's internals for this frame (see :meth:`Core.trace_step`)."""
+        y, state, inside = self.core.trace_step(self.encoder(self._follow_model(x)), state)
+        return self.head(y), state, inside
 
     def set_progress(self, epoch: int) -> None:
         """Forward the trainer's epoch to the core's schedule (see :meth:`Core.set_progress`)."""

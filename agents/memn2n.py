@@ -277,7 +277,14 @@ class MemN2NCore(Core):
         self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """One frame ``x`` (B, D_in) -> ``u^{K+1}`` (B, d); the frame then joins the memory."""
+        y, state, _ = self.trace_step(x, state)
+        return y, state
+
+    def trace_step(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
+        """:meth:`step`, plus each hop's attention ``p`` over the memories (B, M), slot ``a - 1`` holding the
+        frame of age ``a`` (the previous frame is slot 0): the paper's Table 1 picture."""
         memory, count = state  # (B, M, D_in), (B,)
+        attention: dict[str, torch.Tensor] = {}
         M = self.memory_size
         visible = torch.arange(M, device=x.device)[None, :] < count[:, None]  # (B, M): slot a-1 = age a
         u = self._query(x)  # (B, d)
@@ -288,10 +295,11 @@ class MemN2NCore(Core):
             c = emb[ic] + self._temporal(ic)  # (B, M, d)
             scores = torch.einsum("bmd,bd->bm", m, u)  # (B, M)
             p = self._attend(scores, visible)  # (B, M)
+            attention[f"hop {k + 1}"] = p
             o = torch.einsum("bm,bmd->bd", p, c)  # (B, d)
             u = self._next_query(u, o, k)
         memory = torch.cat([x[:, None], memory[:, :-1]], dim=1)  # (B, M, D_in): shift ages by one
-        return u, (memory, (count + 1).clamp(max=M))
+        return u, (memory, (count + 1).clamp(max=M)), attention
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, D_in) -> (B, T, d)``: one batched windowed attention per hop, no time loop."""

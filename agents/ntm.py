@@ -348,6 +348,12 @@ class NTMCore(Core):
         y = torch.cat([out, reads], dim=-1)  # (B, C + R*M)
         return y, (ctrl, memory, read_w, write_w, reads)
 
+    def trace_step(self, x: torch.Tensor, state):
+        """:meth:`step`, plus the weightings it used and the memory it left (the paper's figures 6-15)."""
+        y, state = self.step(x, state)
+        _, memory, read_w, write_w, _ = state
+        return y, state, {"write weighting": write_w, "read weighting": read_w, "memory": memory}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, D) -> (B, T, output_size)`` by stepping; frames are made contiguous first, so every
         step sees the same strides whatever T is (a ``torch.compile``-d ``step`` then compiles once)."""

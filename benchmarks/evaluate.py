@@ -138,7 +138,10 @@ def _parse_lengths(text: str) -> list[int] | None:
 
 
 def cli(argv: list[str]) -> int:
-    """``memtasks eval``: evaluate a checkpoint and write ``eval.csv``."""
+    """Evaluate a checkpoint over test lengths.
+
+    ``memtasks eval``: evaluate a checkpoint and write ``eval.csv``.
+    """
     parser = argparse.ArgumentParser(
         prog="memtasks eval",
         description="Evaluate a checkpoint on fixed seeded test sequences per length; writes eval.csv.",

@@ -301,22 +301,24 @@ class Cell:
         """Folder name of the cell, ``<task>__<agent>__seed<k>`` (task without its namespace)."""
         return f"{path_safe(short_task_id(self.task))}__{self.agent}__seed{self.seed}"
 
-    def fingerprint(self) -> str:
-        """Hash of everything that determines the cell's results (not the experiment's name or threads).
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines the cell's results, resolved (:func:`benchmarks.provenance.cell_identity`):
+        task and agent configuration with defaults expanded, seed, settings, and the code digest of the task's
+        and the agent's modules. Not the experiment's name or threads."""
+        from benchmarks.provenance import cell_identity
 
-        A finished cell whose recorded fingerprint differs was produced by another
-        version of the experiment file, so the runner redoes it.
+        return cell_identity(
+            self.task, self.task_kwargs, self.agent_name, self.agent_kwargs, self.seed,
+            dataclasses.asdict(self.train), {**dataclasses.asdict(self.eval), "lengths": list(self.eval.lengths)},
+        )
+
+    def fingerprint(self) -> str:
+        """Hash of :meth:`identity`.
+
+        A finished cell whose recorded fingerprint differs was produced by another version of the experiment
+        file, of a default, or of the task's or agent's code, so the runner redoes it and says what changed.
         """
-        payload = {
-            "task": self.task,
-            "task_kwargs": self.task_kwargs,
-            "agent": self.agent_name,
-            "agent_kwargs": self.agent_kwargs,
-            "seed": self.seed,
-            "train": dataclasses.asdict(self.train),
-            "eval": dataclasses.asdict(self.eval),
-        }
-        text = json.dumps(payload, sort_keys=True, default=list)
+        text = json.dumps(self.identity(), sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def train_config(self, threads: int | None = None) -> Any:
@@ -353,6 +355,7 @@ class Cell:
             "train_range": list(self.train_range),
             "num_parameters": self.num_parameters,
             "fingerprint": self.fingerprint(),
+            "identity": self.identity(),
         }
 
 

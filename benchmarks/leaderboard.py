@@ -32,6 +32,7 @@ the table still ranks the agents, over all test lengths.
 from __future__ import annotations
 
 import argparse
+import sys
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -398,7 +399,10 @@ def merge_leaderboards(root: str | Path) -> Path:
 
 
 def cli(argv: list[str]) -> int:
-    """``memtasks leaderboard DIR``: DIR with runs.csv -> its leaderboard.md; else merge DIR/* -> DIR/LEADERBOARD.md."""
+    """Merge experiments' leaderboards.
+
+    ``memtasks leaderboard DIR``: DIR with runs.csv -> its leaderboard.md; else merge DIR/* -> DIR/LEADERBOARD.md.
+    """
     parser = argparse.ArgumentParser(
         prog="memtasks leaderboard",
         description=(
@@ -419,7 +423,7 @@ def cli(argv: list[str]) -> int:
                 write_leaderboard(sub)
             path = merge_leaderboards(folder)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"memtasks leaderboard: {exc}")
+        print(f"memtasks leaderboard: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {path}")
     return 0

@@ -27,6 +27,7 @@ Agent colours are the same in both figures; legends give each agent's parameter 
 from __future__ import annotations
 
 import argparse
+import sys
 import math
 from pathlib import Path
 from typing import Any
@@ -331,7 +332,10 @@ def plot_experiment(results_dir: str | Path) -> list[Path]:
 
 
 def cli(argv: list[str]) -> int:
-    """``memtasks plot results/<experiment>``: redraw generalisation.png and learning.png from runs.csv."""
+    """Redraw an experiment's curves from its runs.csv.
+
+    ``memtasks plot results/<experiment>``: redraw generalisation.png and learning.png from runs.csv.
+    """
     parser = argparse.ArgumentParser(
         prog="memtasks plot",
         description="Redraw generalisation.png and learning.png of an experiment from its runs.csv.",
@@ -341,7 +345,7 @@ def cli(argv: list[str]) -> int:
     try:
         paths = plot_experiment(args.results)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"memtasks plot: {exc}")
+        print(f"memtasks plot: {exc}", file=sys.stderr)
         return 1
     for p in paths:
         print(f"wrote {p}")

@@ -32,8 +32,11 @@ Files written under ``out_dir`` (when given):
 - ``model.pt``: the final weights (never NaN: a diverging step is caught before
   the update), loadable with :func:`agents.load_checkpoint`.
 - ``result.json``: ``dataclasses.asdict(TrainResult)`` (``fast_path`` and
-  ``first_step_s`` among them) plus ``config``, ``batching``, ``device`` and
-  ``torch_version``, written atomically at the end. ``wall_s`` and every
+  ``first_step_s`` among them) plus ``config``, ``batching``, ``device``,
+  ``torch_version``, ``resolved`` (the task's and agent's configuration with
+  every default expanded) and ``provenance`` (git commit and dirty flag, Python,
+  torch and numpy versions, platform: :func:`benchmarks.provenance.environment`),
+  written atomically at the end. ``wall_s`` and every
   sequences-per-second figure derived from it include the compile.
 
 The defaults of :class:`TrainConfig` are the harness-wide defaults: change them
@@ -64,6 +67,7 @@ from tqdm.auto import tqdm
 import agents
 from agents import enable_fast_path, fast_path_status, make_agent, resolve_device, save_checkpoint, sequence_loss
 from agents.optim import OPTIMIZERS, make_optimizer
+from benchmarks.provenance import environment, resolved_task_kwargs
 from memtasks import make_task
 from memtasks.atomic import write_text_atomic
 from memtasks.core import Batch, Task, check_float, check_int
@@ -440,6 +444,12 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
                 "batching": _BATCHING[batching] + (" (auto: the core's choice)" if config.batch_lengths == "auto" else ""),
                 "device": str(device),
                 "torch_version": torch.__version__,
+                # defaults expanded, so the record says what ran even after a default changes
+                "resolved": {
+                    "task_config": resolved_task_kwargs(config.task, config.task_kwargs),
+                    "agent_config": dataclasses.asdict(agent.config),
+                },
+                "provenance": environment(str(device)),
             }
             write_text_atomic(out / "result.json", json.dumps(record, indent=2) + "\n")
         return result
@@ -764,7 +774,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def cli(argv: list[str]) -> int:
-    """``memtasks train ...``: exit status 0 for ok/converged, 1 for diverged/failed, 2 for bad arguments."""
+    """Train one agent on one task.
+
+    ``memtasks train ...``: exit status 0 for ok/converged, 1 for diverged/failed, 2 for bad arguments.
+    """
     parser = _build_parser()
     args = vars(parser.parse_args(argv))
     out, progress = args.pop("out"), not args.pop("no_progress")

@@ -1,28 +1,54 @@
-"""The ``memtasks`` command. Each sub-command's module owns its own argument parser.
+"""The ``memtasks`` command.
 
-``memtasks list`` and ``memtasks sample`` live here; the others are dispatched to
-``cli(argv) -> int`` functions in the modules named in ``_SUBCOMMANDS``.
+``memtasks list``, ``memtasks sample`` and ``memtasks data`` belong to the task library and live here.
+Every other sub-command is a plugin: an entry point in the group ``memtasks.commands`` whose name is the
+sub-command and whose object is a ``cli(argv) -> int`` function (exit status; the first line of its
+docstring is the help line). This project's harness declares ``train``, ``eval``, ``run``, ``plot``,
+``leaderboard`` and ``viz`` that way in ``pyproject.toml``, so the task library never names the harness
+above it; a third-party package adds a command the same way::
+
+    [project.entry-points."memtasks.commands"]
+    mycommand = "my_package.cli:cli"
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from importlib import metadata
+from typing import Callable
 
 import numpy as np
 
-__all__ = ["main"]
+__all__ = ["COMMAND_GROUP", "main"]
 
-# name -> (module with a `cli(argv) -> int`, one-line help)
-_SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("benchmarks.train", "train one agent on one task"),
-    "eval": ("benchmarks.evaluate", "evaluate a checkpoint over test lengths"),
-    "run": ("benchmarks.runner", "run an experiment file (tasks x agents x seeds)"),
-    "plot": ("benchmarks.plots", "redraw an experiment's curves from its runs.csv"),
-    "leaderboard": ("benchmarks.leaderboard", "merge experiments' leaderboards"),
-    "data": ("memtasks.babi.download", "download datasets (bAbI)"),
+COMMAND_GROUP = "memtasks.commands"
+"""Entry-point group of the plugin sub-commands."""
+
+_BUILTIN = {
+    "list": "list the registered tasks",
+    "sample": "print one episode of a task",
+    "data": "download datasets (bAbI)",
 }
+
+
+def _plugins() -> dict[str, metadata.EntryPoint]:
+    """The installed plugin sub-commands by name; a name that a built-in command has is skipped."""
+    found: dict[str, metadata.EntryPoint] = {}
+    for ep in metadata.entry_points(group=COMMAND_GROUP):
+        if ep.name not in _BUILTIN:
+            found.setdefault(ep.name, ep)
+    return found
+
+
+def _summary(ep: metadata.EntryPoint) -> str:
+    """The first docstring line of a plugin command (it is imported to read it)."""
+    try:
+        doc = (ep.load().__doc__ or "").strip()
+    except Exception as exc:  # a broken plugin must not break `memtasks --help`
+        return f"(cannot be loaded: {type(exc).__name__})"
+    line = doc.splitlines()[0].rstrip(".") if doc else ""
+    return line[:1].lower() + line[1:]
 
 
 def _list(argv: list[str]) -> int:
@@ -48,6 +74,7 @@ def _sample(argv: list[str]) -> int:
     parser.add_argument("--length", type=int, default=None)
     args = parser.parse_args(argv)
     task_id = args.task if args.task.startswith("memtasks/") else f"memtasks/{args.task}"
+    memtasks.task_info(task_id)  # an unknown id: our ValueError with suggestions, not Gymnasium's traceback
     # the passive checker only warns here (no render_fps for a text tape); keep the output clean
     env = gymnasium.make(task_id, render_mode="ansi", disable_env_checker=True)
     obs, _ = env.reset(seed=args.seed, options={"length": args.length})
@@ -67,29 +94,34 @@ def _sample(argv: list[str]) -> int:
     return 0
 
 
+def _data(argv: list[str]) -> int:
+    from memtasks.babi.download import cli
+
+    return int(cli(argv) or 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"list": "list the registered tasks", "sample": "print one episode of a task"}
-    commands.update({k: v[1] for k, v in _SUBCOMMANDS.items()})
+    plugins = _plugins()
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: memtasks <command> [args]\n\ncommands:")
-        for name, text in commands.items():
+        helps = dict(_BUILTIN, **{name: _summary(ep) for name, ep in plugins.items()})
+        for name, text in helps.items():
             print(f"  {name:<12} {text}")
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
-    if name not in commands:
-        print(f"memtasks: unknown command {name!r}; choose from {', '.join(commands)}", file=sys.stderr)
+    if name not in _BUILTIN and name not in plugins:
+        known = ", ".join([*_BUILTIN, *plugins])
+        hint = "" if plugins else " (no plugin commands are installed: pip install -e . in the checkout)"
+        print(f"memtasks: unknown command {name!r}; choose from {known}{hint}", file=sys.stderr)
         return 2
     from memtasks.core import DataNotFoundError
 
+    builtin: dict[str, Callable[[list[str]], int]] = {"list": _list, "sample": _sample, "data": _data}
     try:
-        if name == "list":
-            return _list(rest)
-        if name == "sample":
-            return _sample(rest)
-        module = importlib.import_module(_SUBCOMMANDS[name][0])
-        return int(module.cli(rest) or 0)
-    except (DataNotFoundError, ValueError, TypeError) as exc:
+        command = builtin[name] if name in builtin else plugins[name].load()
+        return int(command(rest) or 0)
+    except (DataNotFoundError, ValueError, TypeError, FileNotFoundError) as exc:
         # bad input or missing data: the message says what to change; a traceback would bury it
         print(f"memtasks {name}: error: {exc}", file=sys.stderr)
         return 2

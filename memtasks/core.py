@@ -171,7 +171,7 @@ class Task:
         else:
             check_int("length", length, self.min_allowed_length)
             lengths = np.full(batch_size, int(length))
-        return self._sample(lengths.astype(np.int64), rng, **options)
+        return self._sample(np.asarray(lengths, dtype=np.int64), rng, **options)
 
     def _check_sample_args(
         self, batch_size: Any, rng: Any, options: dict[str, Any]
@@ -289,13 +289,16 @@ def check_int(name: str, value: Any, low: int | None = None, high: int | None = 
         TypeError: ``value`` is not an integer (bools and floats are refused, even 3.0).
         ValueError: ``value`` lies outside ``[low, high]``.
     """
-    rng_text = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer in {rng_text}, got {value!r} ({type(value).__name__})")
+    if type(value) is not int and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+        raise TypeError(f"{name} must be an integer in {_range_text(low, high)}, got {value!r} ({type(value).__name__})")
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"{name} must be an integer in {rng_text}, got {value}")
+        raise ValueError(f"{name} must be an integer in {_range_text(low, high)}, got {value}")
     return value
+
+
+def _range_text(low: float | None, high: float | None) -> str:
+    return f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
 
 
 def check_float(

@@ -7,6 +7,13 @@ frame at the current step; the action is the agent's output for that step,
 and on scored steps the reward is minus the number of wrong bits (bit tasks) or
 -1 for a wrong class (class tasks), so an episode's return is minus the errors
 that :meth:`Task.score` counts for that sequence.
+
+``render_mode="ansi"`` gives the tape so far as text; ``render_mode="rgb_array"``
+an (H, W, 3) uint8 picture of the episode (:mod:`memtasks.render`): the input
+and target tapes and the actions so far (bit tasks), or the story with the
+target and given answers (bAbI). Its size is fixed at ``reset`` from the
+episode's number of steps, so all frames of an episode have one shape.
+:mod:`memtasks.vector_env` runs many episodes at once with the same contract.
 """
 
 from __future__ import annotations
@@ -19,7 +26,31 @@ from gymnasium import spaces
 
 from memtasks.core import Batch, Task
 
-__all__ = ["MemTaskEnv"]
+__all__ = ["MemTaskEnv", "RENDER_MODES", "check_render_mode", "task_spaces"]
+
+RENDER_MODES = ("ansi", "rgb_array")
+
+
+def task_spaces(task: Task) -> tuple[spaces.Space, spaces.Space]:
+    """The observation and action space of one episode of ``task`` (shared with the vector env)."""
+    spec = task.spec
+    if spec.input_kind == "bits":
+        low, high = task.observation_bounds()
+        observation_space: spaces.Space = spaces.Box(low, high, shape=(spec.input_size,), dtype=np.float32)
+    else:
+        observation_space = spaces.MultiDiscrete(np.full(spec.input_size, spec.vocab_size), dtype=np.int64)
+    if spec.output_kind == "bits":
+        action_space: spaces.Space = spaces.MultiBinary(spec.output_size)
+    else:
+        action_space = spaces.Discrete(spec.output_size)
+    return observation_space, action_space
+
+
+def check_render_mode(render_mode: Any, allowed: tuple[str, ...] = RENDER_MODES) -> None:
+    """Raise a one-line ValueError naming ``render_mode`` and the allowed values."""
+    if render_mode is not None and render_mode not in allowed:
+        choices = ", ".join(repr(m) for m in allowed)
+        raise ValueError(f"render_mode must be None or one of {choices}, got {render_mode!r}")
 
 
 class MemTaskEnv(gymnasium.Env):
@@ -27,31 +58,25 @@ class MemTaskEnv(gymnasium.Env):
 
     Args:
         task_id: Registered task id; the other keyword arguments go to the task.
-        render_mode: ``None`` or ``"ansi"`` (the tape so far as text).
+        render_mode: ``None``, ``"ansi"`` (the tape so far as text) or ``"rgb_array"``
+            (a picture of the episode, see :mod:`memtasks.render`).
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
 
     def __init__(self, task_id: str, render_mode: str | None = None, **task_kwargs: Any) -> None:
         from memtasks.registry import make_task  # late import: registry imports this module's path
 
-        if render_mode not in (None, "ansi"):
-            raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        check_render_mode(render_mode)
         self.render_mode = render_mode
+        self.task_id = task_id
         self.task: Task = make_task(task_id, **task_kwargs)
-        spec = self.task.spec
-        if spec.input_kind == "bits":
-            low, high = self.task.observation_bounds()
-            self.observation_space = spaces.Box(low, high, shape=(spec.input_size,), dtype=np.float32)
-        else:
-            self.observation_space = spaces.MultiDiscrete(np.full(spec.input_size, spec.vocab_size), dtype=np.int64)
-        if spec.output_kind == "bits":
-            self.action_space = spaces.MultiBinary(spec.output_size)
-        else:
-            self.action_space = spaces.Discrete(spec.output_size)
+        self.observation_space, self.action_space = task_spaces(self.task)
         self._batch: Batch | None = None
         self._t = 0
         self._actions: list[np.ndarray] = []
+        self._return = 0.0
+        self._renderer: Any = None  # memtasks.render.EpisodeRenderer of this episode, built on first use
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -65,6 +90,8 @@ class MemTaskEnv(gymnasium.Env):
         self._batch = self.task.sample(1, self.np_random, length=length, **options)
         self._t = 0
         self._actions = []
+        self._return = 0.0
+        self._renderer = None
         return self._obs(), {"t": 0, "length": int(self._batch.lengths[0])}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -85,6 +112,7 @@ class MemTaskEnv(gymnasium.Env):
             wrong = float(int(act) != int(target))
         reward = -wrong if scored else 0.0
         self._actions.append(act)
+        self._return += reward
         self._t += 1
         terminated = self._t >= self._batch.num_steps
         info = {"target": target.copy(), "scored": scored, "t": t, "length": int(self._batch.lengths[0])}
@@ -97,9 +125,21 @@ class MemTaskEnv(gymnasium.Env):
             return frames[self._t].copy()
         return np.zeros_like(frames[0])  # after the last step: a blank frame
 
-    def render(self) -> str | None:
-        if self.render_mode != "ansi" or self._batch is None:
+    def render(self) -> str | np.ndarray | None:
+        """The text (``"ansi"``) or (H, W, 3) uint8 picture (``"rgb_array"``); None before ``reset``."""
+        if self._batch is None or self.render_mode is None:
             return None
+        if self.render_mode == "rgb_array":
+            if self._renderer is None:
+                from memtasks.render import EpisodeRenderer  # Pillow is imported only for pictures
+
+                title = self.task_id if "/" in self.task_id else f"memtasks/{self.task_id}"
+                self._renderer = EpisodeRenderer(self.task, self._batch, title)
+            return self._renderer.draw(self._t, self._actions, self._return)
+        return self._render_ansi()
+
+    def _render_ansi(self) -> str:
+        assert self._batch is not None
         t_end = max(self._t, 1)
         inputs = self._batch.inputs[0, :t_end]
         if self.task.spec.input_kind == "tokens":

@@ -1,8 +1,10 @@
 """The one place tasks are registered, for :func:`make_task` and for Gymnasium.
 
 Every task id is versioned (``Name-vN``). Registering ``"Copy-v0"`` makes it
-available as ``memtasks.make_task("Copy-v0")`` and as
-``gymnasium.make("memtasks/Copy-v0")``. Third-party packages add tasks through
+available as ``memtasks.make_task("Copy-v0")``, as
+``gymnasium.make("memtasks/Copy-v0")`` and, batched natively, as
+``gymnasium.make_vec("memtasks/Copy-v0", num_envs=..., vectorization_mode="vector_entry_point")``
+(:mod:`memtasks.vector_env`). Third-party packages add tasks through
 the entry-point group ``memtasks.tasks``: the entry point's name is the task id
 and its object a :class:`~memtasks.core.Task` subclass or factory, e.g. in the
 plugin's ``pyproject.toml``::
@@ -76,7 +78,12 @@ def register_task(
     _REGISTRY[task_id] = TaskInfo(task_id, factory, description)
     env_id = f"{NAMESPACE}/{task_id}"
     if env_id not in gymnasium.registry:
-        gymnasium.register(id=env_id, entry_point="memtasks.env:MemTaskEnv", kwargs={"task_id": task_id})
+        gymnasium.register(
+            id=env_id,
+            entry_point="memtasks.env:MemTaskEnv",
+            vector_entry_point="memtasks.vector_env:MemTaskVectorEnv",
+            kwargs={"task_id": task_id},
+        )
 
 
 def task_info(task_id: str) -> TaskInfo:

@@ -162,7 +162,7 @@ def test_render_ansi() -> None:
         assert plain.render() is None  # no render_mode: nothing to draw
     with warnings.catch_warnings(), pytest.raises(ValueError, match="render_mode"):
         warnings.simplefilter("ignore")  # gymnasium.make warns first, then the env refuses
-        _make_env("Copy-v0", render_mode="human")
+        _make_env("Copy-v0", render_mode="bogus")
 
 
 def test_make_vec_sync() -> None:

@@ -420,3 +420,15 @@ def test_task_score_accepts_torch_and_checks_shape() -> None:
     assert task.score(torch.tensor(logits, dtype=torch.float32), batch) == pytest.approx(expected)
     with pytest.raises(ValueError, match=r"outputs must have shape \(2, 2, 2\)"):
         task.score(np.zeros((2, 2, 3)), batch)
+
+
+@pytest.mark.parametrize("B, L", [(1, 1), (1, 7), (1, 20), (5, 3), (16, 20)])
+def test_copy_one_length_path_equals_the_general_path(B: int, L: int) -> None:
+    task = memtasks.make_task("Copy-v0", bits=6)
+    lengths = np.full(B, L, dtype=np.int64)
+    fast = task._sample(lengths, np.random.default_rng(11))
+    general = task._sample_mixed(lengths, np.random.default_rng(11))
+    for name in ("inputs", "targets", "mask", "lengths"):
+        a, b = getattr(fast, name), getattr(general, name)
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        np.testing.assert_array_equal(a, b, err_msg=name)

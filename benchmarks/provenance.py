@@ -1,0 +1,188 @@
+"""Where a result came from: the fully resolved configuration, the code version, the software and the device.
+
+Two uses:
+
+- :func:`cell_identity` is everything that determines a cell's numbers: the task's and the agent's
+  configuration with every default expanded, the seed, the training and evaluation settings, and a digest of
+  the code of the task's and the agent's modules. A cell's fingerprint hashes it, so a changed default or
+  changed code makes a finished cell stale, and :func:`describe_changes` names what changed.
+- :func:`environment` is recorded beside every result (``result.json``, ``cell.json``): the git commit and
+  whether the tree had uncommitted changes, the versions of Python, torch and numpy, the platform.
+
+The code digest hashes each module's syntax tree with docstrings removed (``ast.dump``), so editing prose or
+comments does not invalidate results, while any change to what the code does does.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import hashlib
+import inspect
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["cell_identity", "code_digest", "describe_changes", "environment", "resolved_agent_config",
+           "resolved_task_kwargs"]
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolved_task_kwargs(task_id: str, task_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``task_kwargs`` with the task constructor's defaults filled in (what the task is built with)."""
+    from memtasks import task_info
+
+    factory = task_info(task_id).factory
+    try:
+        bound = inspect.signature(factory).bind(**task_kwargs)
+    except (TypeError, ValueError):  # no signature to read, or arguments it does not take: as given
+        return dict(task_kwargs)
+    bound.apply_defaults()
+    resolved = {}
+    for name, value in bound.arguments.items():
+        kind = inspect.signature(factory).parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            resolved.update(value)
+        elif kind is not inspect.Parameter.VAR_POSITIONAL:
+            resolved[name] = value
+    return resolved
+
+
+def resolved_agent_config(agent_name: str, agent_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The agent's config dataclass built from ``agent_kwargs``, as a dict (every field, defaults included)."""
+    from agents import agent_info
+
+    return dataclasses.asdict(agent_info(agent_name).config_cls(**agent_kwargs))
+
+
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+@functools.lru_cache(maxsize=None)
+def _file_digest(path: str) -> str:
+    source = Path(path).read_text()
+    tree = _without_docstrings(ast.parse(source))
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:12]
+
+
+def code_digest(obj: Any) -> dict[str, str]:
+    """``{module file: digest}`` of the module defining ``obj`` (a class, function or partial)."""
+    target = obj.func if isinstance(obj, functools.partial) else obj
+    path = inspect.getsourcefile(target)
+    if path is None:  # built-ins or code without a file: nothing to hash
+        return {}
+    try:
+        name = str(Path(path).resolve().relative_to(_ROOT))
+    except ValueError:  # a plugin outside this checkout: its module name
+        name = getattr(target, "__module__", path)
+    return {name: _file_digest(path)}
+
+
+def _task_code(task_id: str) -> dict[str, str]:
+    from memtasks import task_info
+
+    return code_digest(task_info(task_id).factory)
+
+
+def _agent_code(agent_name: str) -> dict[str, str]:
+    from agents import agent_info
+
+    info = agent_info(agent_name)
+    return {**code_digest(info.config_cls), **code_digest(info.builder)}
+
+
+def cell_identity(
+    task: str,
+    task_kwargs: dict[str, Any],
+    agent_name: str,
+    agent_kwargs: dict[str, Any],
+    seed: int,
+    train: dict[str, Any],
+    evaluation: dict[str, Any],
+) -> dict[str, Any]:
+    """Everything that determines a cell's numbers, as plain data (see the module docstring)."""
+    return {
+        "task": task,
+        "task_config": resolved_task_kwargs(task, task_kwargs),
+        "agent": agent_name,
+        "agent_config": resolved_agent_config(agent_name, agent_kwargs),
+        "seed": seed,
+        "train": train,
+        "eval": evaluation,
+        "code": {**_task_code(task), **_agent_code(agent_name)},
+    }
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def describe_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
+    """What differs between two :func:`cell_identity` dicts, one phrase per changed entry."""
+    if not old:
+        return ["the record has no identity (written by an older version of memtasks)"]
+    before, after = _flatten(old), _flatten(new)
+    changes = []
+    for key in sorted(set(before) | set(after)):
+        if before.get(key, "<absent>") == after.get(key, "<absent>"):
+            continue
+        if key.startswith("code."):
+            changes.append(f"the code of {key[5:]} changed")
+        else:
+            changes.append(f"{key}: {before.get(key, '<absent>')!r} -> {after.get(key, '<absent>')!r}")
+    return changes
+
+
+@functools.lru_cache(maxsize=1)
+def _git() -> dict[str, Any]:
+    def run(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=_ROOT, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = run("rev-parse", "HEAD")
+    if commit is None:
+        return {"git_commit": None, "git_dirty": None}
+    status = run("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": bool(status) if status is not None else None}
+
+
+def environment(device: str | None = None) -> dict[str, Any]:
+    """The code version and software a result was made with (plain data for JSON records)."""
+    import numpy
+    import torch
+
+    from importlib import metadata
+
+    try:
+        version = metadata.version("memtasks")
+    except metadata.PackageNotFoundError:
+        version = None
+    return {
+        **_git(),
+        "memtasks_version": version,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "device": device,
+        "argv": list(sys.argv),
+    }
