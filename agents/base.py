@@ -37,6 +37,7 @@ __all__ = [
     "State",
     "agent_info",
     "list_agents",
+    "load_plugins",
     "make_agent",
     "register_agent",
     "resolve_device",
@@ -126,6 +127,38 @@ def register_agent(
     if not (isinstance(config_cls, type) and issubclass(config_cls, AgentConfig)):
         raise TypeError(f"config_cls for {name!r} must subclass AgentConfig")
     _AGENTS[name] = AgentInfo(name, config_cls, builder, description)
+
+
+ENTRY_POINT_GROUP = "memtasks.agents"
+"""Entry-point group of agent plugins: the name is the agent's, the object a :class:`Core` subclass whose
+``config_class`` attribute is its :class:`AgentConfig` subclass (``Core(input_size, config)`` builds it)."""
+
+
+def load_plugins() -> None:
+    """Register the agents that installed packages declare under ``memtasks.agents``, e.g. in a plugin's
+    ``pyproject.toml``::
+
+        [project.entry-points."memtasks.agents"]
+        gru = "my_package.gru:GRUCore"     # class GRUCore(Core) with config_class = GRUConfig
+
+    A plugin that fails to load is reported with a warning rather than breaking ``import agents``; a name
+    registered already is left alone (built-in agents win).
+    """
+    import warnings
+    from importlib import metadata
+
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _AGENTS:
+            continue
+        try:
+            core = ep.load()
+            config_cls = getattr(core, "config_class", None)
+            if not (isinstance(core, type) and issubclass(core, Core)) or config_cls is None:
+                raise TypeError("the entry point must name a Core subclass with a config_class attribute")
+            doc = (core.__doc__ or "").strip()
+            register_agent(ep.name, config_cls, core, doc.splitlines()[0] if doc else "")
+        except Exception as exc:  # a broken plugin must not break the suite
+            warnings.warn(f"memtasks: could not load agent plugin {ep.name!r} ({ep.value}): {exc}", stacklevel=2)
 
 
 def list_agents() -> list[str]:

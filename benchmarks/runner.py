@@ -22,6 +22,34 @@ command finishes the job: finished cells are kept, unfinished ones redone, and
 every table is rebuilt from the cells' files, so no row is duplicated or torn.
 ``--retry-failed`` redoes the failed cells too. A lock file keeps two runs from
 writing one results folder at once.
+
+Backends. ``--backend local`` (the default) is the process pool above.
+``--backend ray [--address HOST:PORT]`` runs each pending cell as a Ray task
+(``pip install -e ".[ray]"``) that asks for ``threads`` CPUs and, when the cell's
+device is ``cuda`` (or ``auto`` on a cluster that has GPUs), one GPU of its own;
+Ray then shows the task only that GPU, so a cell's device may not name another
+index (``cuda:1``) on this backend. Without ``--address`` a private local Ray is
+started with ``workers x threads`` CPUs (as the pool above would use) and shut
+down at the end; with one, the run joins that cluster, and the default number of
+cells at once and threads per cell come from the cluster's CPUs the same way
+(threads at most one node's CPUs). A Ray already initialised in the calling
+process is used as it is and left running.
+
+Design: the records come back to the driver. A Ray task runs the very same
+:func:`run_cell` (so the backends cannot drift: same threads pinning, same
+seeds, same files) into a temporary folder on its worker, and returns the
+record with the folder's files as bytes; the driver deletes what an earlier
+attempt left in ``cells/<cell>/`` and writes the files there, each atomically and
+``cell.json`` last. So a cluster needs no shared storage (the results folder
+lives on the driver only), a worker never writes into it (a task still running
+after its driver was killed writes only into its own temporary folder), and a
+killed driver leaves exactly what the local backend leaves: finished cells (with
+their ``cell.json``) and unfinished ones, which the same command redoes. Every
+node needs the same code and environment: a record whose fingerprint differs
+from the driver's (other code or defaults on its node) is not stored, and the
+run ends with a RuntimeError naming the cell. Ray's workers' own output stays in
+Ray's session logs (``log_to_driver=False``); a cell's outcome and any traceback
+are in its ``cell.json`` as usual.
 """
 
 from __future__ import annotations
@@ -30,10 +58,13 @@ import argparse
 import concurrent.futures as cf
 import contextlib
 import dataclasses
+import functools
+import logging
 import multiprocessing
 import os
 import shutil
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -55,8 +86,24 @@ from benchmarks.results import (
     write_csv_atomic,
     write_json_atomic,
 )
+from memtasks.atomic import atomic_open
 
-__all__ = ["RunSummary", "cli", "default_workers", "run_cell", "run_experiment", "write_manifest"]
+__all__ = [
+    "BACKENDS",
+    "BackendError",
+    "RunSummary",
+    "check_backend",
+    "cli",
+    "default_workers",
+    "run_cell",
+    "run_experiment",
+    "write_manifest",
+]
+
+BACKENDS: tuple[str, ...] = ("local", "ray")
+"""Where cells run: ``local`` (a process pool on this machine, the default) or ``ray`` (Ray tasks)."""
+
+_RAY_INSTALL = 'pip install -e ".[ray]"'
 
 _LOCK_FILE = ".lock"
 _WORKERS_LOCK_FILE = ".workers.lock"
@@ -101,6 +148,37 @@ def available_cpus() -> int:
 def default_workers(pending: int) -> int:
     """``min(pending cells, CPUs)``, at least 1."""
     return max(1, min(pending, available_cpus()))
+
+
+class BackendError(ValueError):
+    """A backend that cannot be used as asked (unknown, not installed, or options that do not fit it)."""
+
+
+def check_backend(backend: str, address: str | None = None) -> None:
+    """Refuse, with a one-line :class:`BackendError`, a backend this run cannot use.
+
+    Args:
+        backend: One of :data:`BACKENDS`.
+        address: A Ray cluster's address (``HOST:PORT``, or ``auto``); only with ``ray``.
+    """
+    if backend not in BACKENDS:
+        raise BackendError(
+            f"--backend {backend!r} is not known: use 'local' (the default, a process pool on this machine) "
+            f"or 'ray' (Ray tasks, locally or on a cluster; {_RAY_INSTALL})"
+        )
+    if address is not None and backend != "ray":
+        raise BackendError(
+            f"--address {address!r} is only for --backend ray (allowed backends: {', '.join(BACKENDS)}): "
+            f"add --backend ray ({_RAY_INSTALL}), or drop --address to run on the local process pool"
+        )
+    if backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError as exc:
+            raise BackendError(
+                f"--backend ray needs the ray package, which cannot be imported ({type(exc).__name__}): "
+                f"{_RAY_INSTALL}, or use --backend local (the default)"
+            ) from None
 
 
 # -- one cell -------------------------------------------------------------------------------------------
@@ -288,6 +366,188 @@ def _exclusive_run(out_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# -- the Ray backend -----------------------------------------------------------------------------------
+
+_RAY_WARMED_UP = False  # per Ray worker process: _warm_up() done
+
+
+def _run_cell_on_ray(cell: Cell, threads: int) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The body of a Ray task: :func:`run_cell` into a temporary folder; return the record and the folder's files.
+
+    Files are keyed by their path relative to the cell folder (``/``-separated).
+    Nothing is written outside the temporary folder, which is gone on return.
+    """
+    global _RAY_WARMED_UP
+    if not _RAY_WARMED_UP:  # Ray reuses a worker process for CPU tasks: warm up once per process
+        _warm_up()
+        _RAY_WARMED_UP = True
+    with tempfile.TemporaryDirectory(prefix="memtasks-cell-") as tmp:
+        cell_dir = Path(tmp) / cell.name
+        record = run_cell(cell, cell_dir, threads=threads, progress=False)
+        files = {
+            path.relative_to(cell_dir).as_posix(): path.read_bytes()
+            for path in sorted(cell_dir.rglob("*"))
+            if path.is_file()
+        }
+    return record, files
+
+
+def _store_cell_files(cell_dir: Path, files: dict[str, bytes]) -> None:
+    """Write the files a Ray task returned into ``cell_dir``: leftovers deleted, each file atomic, cell.json last."""
+    if CELL_FILE not in files:
+        raise RuntimeError(f"the Ray task of {cell_dir.name} returned no {CELL_FILE}")
+    for name in files:
+        parts = Path(name).parts
+        if not parts or Path(name).is_absolute() or ".." in parts:
+            raise RuntimeError(f"the Ray task of {cell_dir.name} returned a file outside its folder: {name!r}")
+    if cell_dir.exists():
+        shutil.rmtree(cell_dir)
+    cell_dir.mkdir(parents=True)
+    for name in sorted(files, key=lambda n: (n == CELL_FILE, n)):  # cell.json last: then the cell is finished
+        target = cell_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_open(target, "wb") as handle:
+            handle.write(files[name])
+
+
+@dataclass
+class _RayPlan:
+    """How the pending cells are laid out on the Ray cluster."""
+
+    cells_at_once: int
+    threads: int
+    gpus: dict[str, int]
+    """GPUs per pending cell name (0 or 1)."""
+    where: str
+    """The cluster in words, for the start line."""
+
+
+def _cell_gpus(cell: Cell, cluster_gpus: float) -> int:
+    """1 when the cell trains on CUDA (``cuda``, ``cuda:0``, or ``auto`` on a cluster with GPUs), else 0.
+
+    On a cluster without GPUs a ``cuda`` cell asks for none (a request no node can meet would wait
+    forever) and fails in the cell as it would with the local backend on a machine without one.
+    """
+    device = cell.train.device
+    if cluster_gpus <= 0:
+        return 0
+    if device.startswith("cuda"):
+        index = device.partition(":")[2]
+        if index not in ("", "0"):
+            raise BackendError(
+                f"--backend ray: cell {cell.name} asks for device {device!r}, but Ray gives each cell one GPU of "
+                "its own and shows it only that one: use device = \"cuda\" (or \"auto\"), or --backend local"
+            )
+        return 1
+    return 1 if device == "auto" else 0
+
+
+@contextlib.contextmanager
+def _ray_cluster(address: str | None, pending: list[Cell], workers: int | None) -> Iterator[_RayPlan]:
+    """Connect to (or start) Ray, yield the plan, and shut Ray down afterwards if this call started it."""
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+        try:
+            if address is None:
+                n_workers = min(workers or default_workers(len(pending)), max(1, len(pending)))
+                threads = max(1, available_cpus() // n_workers)
+                # "local": a private Ray, even where RAY_ADDRESS is set or `ray start` runs on this machine
+                ray.init(address="local", num_cpus=n_workers * threads, include_dashboard=False, **options)
+            else:
+                ray.init(address=address, **options)
+        except (Exception, SystemExit) as exc:  # Ray exits the process when it cannot reach a cluster
+            what = f"join the Ray cluster at {address!r}" if address else "start a local Ray"
+            hint = " (is `ray start --head` running there? HOST:PORT, port 6379 by default)" if address else ""
+            first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise RuntimeError(f"could not {what}{hint}: {type(exc).__name__}: {first_line}") from exc
+        started = True
+    try:
+        resources = ray.cluster_resources()
+        cpus = max(1, int(resources.get("CPU", 0)))
+        cluster_gpus = float(resources.get("GPU", 0))
+        alive = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive", True)]
+        gpus = {cell.name: _cell_gpus(cell, cluster_gpus) for cell in pending}
+        # a cell's CPUs must fit on one node (on one with a GPU, for GPU cells), or it would wait forever
+        fits = [int(r.get("CPU", 0)) for r in alive if r.get("GPU", 0) > 0 or not any(gpus.values())]
+        largest_node = max([c for c in fits if c > 0], default=cpus)
+        n_workers = min(workers or max(1, min(len(pending), cpus)), max(1, len(pending)))
+        threads = max(1, min(largest_node, cpus // n_workers))
+        where = (
+            f"Ray {'cluster at ' + address if address else 'on this machine'} "
+            f"({cpus} CPU(s), {cluster_gpus:g} GPU(s))"
+        )
+        yield _RayPlan(n_workers, threads, gpus, where)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _run_pending_ray(
+    pending: list[Cell],
+    out: Path,
+    plan: _RayPlan,
+    on_tick: Callable[[list[str]], Any] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield each cell's record as its Ray task returns, after writing its files into ``out/cells/<cell>/``.
+
+    A task that does not return (its worker died, or its node was lost, after Ray's own
+    retries) leaves its cell unfinished; the others go on, then a RuntimeError names it.
+    """
+    if not pending:
+        return
+    import ray
+
+    remotes: dict[int, Any] = {}
+    refs: dict[Any, Cell] = {}
+    for cell in pending:
+        gpus = plan.gpus.get(cell.name, 0)
+        if gpus not in remotes:
+            options: dict[str, Any] = {"num_cpus": plan.threads, "num_gpus": gpus}
+            if gpus:
+                options["max_calls"] = 1  # a fresh process per GPU cell: no CUDA state carried to the next one
+            remotes[gpus] = ray.remote(**options)(_run_cell_on_ray)
+        refs[remotes[gpus].remote(cell, plan.threads)] = cell
+    waiting = list(refs)
+    lost: list[str] = []
+    try:
+        while waiting:
+            # wake up every second so the bar's clock and its list of running cells stay current
+            done, waiting = ray.wait(waiting, num_returns=1, timeout=1.0)
+            for ref in done:
+                cell = refs.pop(ref)  # dropping the reference lets Ray free the returned files
+                try:
+                    record, files = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    first_line = (str(exc).strip().splitlines() or [""])[0]
+                    lost.append(f"{cell.name} ({type(exc).__name__}: {first_line[:200]})")
+                    continue
+                if record.get("fingerprint") != cell.fingerprint():
+                    # its worker resolved the cell differently: other code or defaults on that node
+                    lost.append(
+                        f"{cell.name} (its worker recorded fingerprint {record.get('fingerprint')} where this "
+                        f"machine has {cell.fingerprint()}: install the same code on every node)"
+                    )
+                    continue
+                _store_cell_files(out / "cells" / cell.name, files)
+                yield record
+            if on_tick is not None:
+                # Ray does not say which queued task runs now: the first ones in submission order do
+                on_tick([refs[r].name for r in waiting][: plan.cells_at_once])
+    except BaseException:
+        for ref in waiting:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+        raise
+    if lost:
+        raise RuntimeError(
+            f"the Ray task of {len(lost)} cell(s) did not return: {'; '.join(lost)}; finished cells are kept: "
+            "run the same command again to redo the rest"
+        )
+
+
 # -- the experiment -----------------------------------------------------------------------------------
 
 
@@ -375,63 +635,85 @@ def run_experiment(
     progress: bool = True,
     retry_failed: bool = False,
     plots: bool = True,
+    backend: str = "local",
+    address: str | None = None,
 ) -> RunSummary:
     """Run every unfinished cell of an experiment, then write runs.csv, experiment.json, leaderboard and plots.
 
     Args:
         experiment: An experiment file, or an :class:`Experiment` already loaded.
         out_dir: The results folder; default ``results/<experiment name>`` under the current folder.
-        workers: Worker processes; default ``min(unfinished cells, CPUs)``. With 1, cells run in this
-            process (and show the training bar); with more, in ``spawn`` processes (one bar over cells).
+        workers: Cells run at once; default ``min(unfinished cells, CPUs)`` (for ``ray``: the cluster's
+            CPUs). Locally, with 1, cells run in this process (and show the training bar); with more,
+            in ``spawn`` processes (one bar over cells).
         progress: Show progress bars and a line per finished cell.
         retry_failed: Redo cells recorded as ``failed`` too.
         plots: Draw the plots (the slowest part of the final step).
+        backend: ``"local"`` (a process pool) or ``"ray"`` (Ray tasks; see the module's docstring).
+        address: With ``"ray"``: the cluster to join (``HOST:PORT`` or ``"auto"``); default a private
+            local Ray started for this run.
 
     Returns:
         A :class:`RunSummary`.
 
     Raises:
         ExperimentError: the file is invalid.
-        RuntimeError: another run is writing the same folder.
+        BackendError: the backend is unknown, not installed, or ``address`` comes without ``"ray"``
+            (or a cell's device does not fit Ray's one GPU per cell).
+        RuntimeError: another run is writing the same folder, or a worker died.
     """
     start = time.perf_counter()
+    check_backend(backend, address)
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
     out = Path(out_dir) if out_dir is not None else Path("results") / experiment.name
-    (out / "cells").mkdir(parents=True, exist_ok=True)
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    (out / "cells").mkdir(parents=True, exist_ok=True)
 
     with _exclusive_run(out):
         write_manifest(experiment, out)
         pending = _pending_cells(experiment, out, retry_failed)
         summary = RunSummary(experiment.name, out, len(experiment.cells), len(experiment.cells) - len(pending), 0)
-        n_workers = min(workers or default_workers(len(pending)), max(1, len(pending)))
-        threads = max(1, available_cpus() // n_workers)
         say: Callable[[str], Any] = tqdm.write if progress else (lambda _text: None)
-        if pending:
-            say(
-                f"{experiment.name}: {len(pending)} cell(s) to run, {summary.skipped} finished already; "
-                f"{n_workers} worker(s) x {threads} thread(s); results in {out}"
-            )
-        bar = tqdm(
-            total=len(experiment.cells),
-            initial=summary.skipped,
-            unit="cell",
-            desc=experiment.name,
-            disable=not progress,
-            dynamic_ncols=True,
-        )
-        try:
-            def show_running(names: list[str]) -> None:
-                bar.set_postfix_str(f"running: {', '.join(names)}" if names else "")
+        with contextlib.ExitStack() as stack:
+            if backend == "ray" and pending:
+                plan = stack.enter_context(_ray_cluster(address, pending, workers))
+                gpu_cells = sum(1 for n in plan.gpus.values() if n)
+                layout = (
+                    f"{plan.where}: up to {plan.cells_at_once} cell(s) at once x {plan.threads} thread(s)"
+                    + (f", {gpu_cells} cell(s) with a GPU each" if gpu_cells else "")
+                )
+                run_pending = functools.partial(_run_pending_ray, pending, out, plan)
+            else:
+                n_workers = min(workers or default_workers(len(pending)), max(1, len(pending)))
+                threads = max(1, available_cpus() // n_workers)
+                layout = f"{n_workers} worker(s) x {threads} thread(s)"
+                run_pending = functools.partial(_run_pending, pending, out, n_workers, threads, progress)
 
-            for record in _run_pending(pending, out, n_workers, threads, progress, show_running if progress else None):
-                summary.ran += 1
-                bar.update(1)
-                say(f"  {record['cell']}: {_describe_outcome(record)}")
-        finally:
-            bar.close()
+            if pending:
+                say(
+                    f"{experiment.name}: {len(pending)} cell(s) to run, {summary.skipped} finished already; "
+                    f"{layout}; results in {out}"
+                )
+            bar = tqdm(
+                total=len(experiment.cells),
+                initial=summary.skipped,
+                unit="cell",
+                desc=experiment.name,
+                disable=not progress,
+                dynamic_ncols=True,
+            )
+            try:
+                def show_running(names: list[str]) -> None:
+                    bar.set_postfix_str(f"running: {', '.join(names)}" if names else "")
+
+                for record in run_pending(show_running if progress else None):
+                    summary.ran += 1
+                    bar.update(1)
+                    say(f"  {record['cell']}: {_describe_outcome(record)}")
+            finally:
+                bar.close()
 
         summary.outputs.extend(_finish(experiment, out, plots, say))
         for cell in experiment.cells:
@@ -524,7 +806,10 @@ def _finish(experiment: Experiment, out: Path, plots: bool, say: Callable[[str],
 
 
 def cli(argv: list[str]) -> int:
-    """``memtasks run FILE``: exit 0 when every cell finished without an exception, else 1; 2 for a bad file."""
+    """Run an experiment file (tasks x agents x seeds).
+
+    ``memtasks run FILE``: exit 0 when every cell finished without an exception, else 1; 2 for a bad file.
+    """
     parser = argparse.ArgumentParser(
         prog="memtasks run",
         description=(
@@ -534,7 +819,18 @@ def cli(argv: list[str]) -> int:
     )
     parser.add_argument("experiment", help="experiment file, e.g. benchmarks/experiments/quick.toml")
     parser.add_argument("--out", default=None, help="results folder (default: results/<experiment name>)")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: min(cells, CPUs))")
+    parser.add_argument(
+        "--workers", type=int, default=None,
+        help="cells at once (default: min(cells, CPUs); with --backend ray, the cluster's CPUs)",
+    )
+    parser.add_argument(
+        "--backend", default="local",
+        help=f"where cells run: 'local' (default: a process pool here) or 'ray' (Ray tasks; {_RAY_INSTALL})",
+    )
+    parser.add_argument(
+        "--address", default=None,
+        help="with --backend ray: the Ray cluster to join, HOST:PORT (default: a private local Ray for this run)",
+    )
     parser.add_argument("--retry-failed", action="store_true", help="redo cells recorded as failed")
     parser.add_argument("--no-plots", action="store_true", help="skip drawing the plots")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars or per-cell lines")
@@ -549,8 +845,10 @@ def cli(argv: list[str]) -> int:
             progress=not args.no_progress,
             retry_failed=args.retry_failed,
             plots=not args.no_plots,
+            backend=args.backend,
+            address=args.address,
         )
-    except ExperimentError as exc:
+    except (ExperimentError, BackendError) as exc:
         print(f"memtasks run: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:
