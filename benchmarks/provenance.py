@@ -79,8 +79,11 @@ def _file_digest(path: str) -> str:
 def code_digest(obj: Any) -> dict[str, str]:
     """``{module file: digest}`` of the module defining ``obj`` (a class, function or partial)."""
     target = obj.func if isinstance(obj, functools.partial) else obj
-    path = inspect.getsourcefile(target)
-    if path is None:  # built-ins or code without a file: nothing to hash
+    try:
+        path = inspect.getsourcefile(target)
+    except (TypeError, OSError):  # built-ins, code typed into a console: no file to hash
+        path = None
+    if path is None or not Path(path).is_file():
         return {}
     try:
         name = str(Path(path).resolve().relative_to(_ROOT))

@@ -77,6 +77,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from benchmarks.experiment import Cell, Experiment, ExperimentError, load_experiment, short_task_id
+from benchmarks.provenance import describe_changes, environment
 from benchmarks.results import (
     CELL_FILE,
     EVALUATED_STATUSES,
@@ -127,6 +128,9 @@ class RunSummary:
     """Count of each status over the whole grid (``unfinished`` for cells without a record)."""
     failures: list[str] = field(default_factory=list)
     """``"<cell>: <status>: <message>"`` for every diverged or failed cell."""
+    stale: list[str] = field(default_factory=list)
+    """For every cell whose record no longer matches its fingerprint (so it was run again): what changed
+    (:func:`benchmarks.provenance.describe_changes`)."""
     outputs: list[Path] = field(default_factory=list)
     """Files written at the end (runs.csv, experiment.json, leaderboard.md, plots)."""
     wall_s: float = 0.0
@@ -215,7 +219,9 @@ def run_cell(cell: Cell, cell_dir: str | Path, threads: int | None = None, progr
     if cell_dir.exists():
         shutil.rmtree(cell_dir)
     cell_dir.mkdir(parents=True)
-    record: dict[str, Any] = {**cell.to_json(), "started_at": _now(), "threads": threads}
+    record: dict[str, Any] = {
+        **cell.to_json(), "started_at": _now(), "threads": threads, "provenance": environment(cell.train.device),
+    }
     start = time.perf_counter()
     previous_threads = torch.get_num_threads()
     if threads is not None:
@@ -606,9 +612,10 @@ def _task_kind(task_id: str, experiment: Experiment) -> tuple[str, str]:
     return task.spec.output_kind, task.length_name
 
 
-def _pending_cells(experiment: Experiment, out_dir: Path, retry_failed: bool) -> list[Cell]:
-    """The cells to run: no finished record, or one made by another version of the file (or failed, if retried)."""
-    pending = []
+def _pending_cells(experiment: Experiment, out_dir: Path, retry_failed: bool) -> tuple[list[Cell], list[str]]:
+    """The cells to run: no finished record, or one made by another version of the file, of a default or of
+    the task's or agent's code (or failed, if retried); and for each stale record, what changed."""
+    pending, stale = [], []
     for cell in experiment.cells:
         record = read_cell_record(out_dir / "cells" / cell.name)
         finished = record is not None and record.get("fingerprint") == cell.fingerprint()
@@ -616,7 +623,12 @@ def _pending_cells(experiment: Experiment, out_dir: Path, retry_failed: bool) ->
             finished = False
         if not finished:
             pending.append(cell)
-    return pending
+        if record is not None and record.get("fingerprint") != cell.fingerprint():
+            changes = describe_changes(record.get("identity"), cell.identity())
+            more = f" (and {len(changes) - 4} more)" if len(changes) > 4 else ""
+            stale.append(f"{cell.name}: re-run, its record was made with other settings or code: "
+                         f"{'; '.join(changes[:4])}{more}")
+    return pending, stale
 
 
 def _describe_outcome(record: dict[str, Any]) -> str:
@@ -673,9 +685,12 @@ def run_experiment(
 
     with _exclusive_run(out):
         write_manifest(experiment, out)
-        pending = _pending_cells(experiment, out, retry_failed)
+        pending, stale = _pending_cells(experiment, out, retry_failed)
         summary = RunSummary(experiment.name, out, len(experiment.cells), len(experiment.cells) - len(pending), 0)
+        summary.stale = stale
         say: Callable[[str], Any] = tqdm.write if progress else (lambda _text: None)
+        for line in stale:
+            say(line)
         with contextlib.ExitStack() as stack:
             if backend == "ray" and pending:
                 plan = stack.enter_context(_ray_cluster(address, pending, workers))
@@ -858,6 +873,9 @@ def cli(argv: list[str]) -> int:
     print(f"{summary.experiment}: {summary.cells} cells ({counts}); ran {summary.ran} in {summary.wall_s:.0f} s")
     for line in summary.failures:
         print(f"  {line}")
+    if args.no_progress:  # with the bar on they were written as the run started
+        for line in summary.stale:
+            print(f"  {line}")
     for path in summary.outputs:
         print(f"  wrote {path}")
     return 0 if summary.ok else 1

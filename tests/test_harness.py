@@ -326,9 +326,32 @@ def test_changed_cells_are_redone(reference: Path, tmp_path: Path) -> None:
     from benchmarks.runner import _pending_cells
 
     experiment = load_experiment(TINY)
-    assert _pending_cells(experiment, reference, retry_failed=False) == []
+    assert _pending_cells(experiment, reference, retry_failed=False) == ([], [])
     changed = load_experiment(write(tmp_path, TINY.read_text().replace("samples = 16", "samples = 8"), "tiny.toml"))
-    assert len(_pending_cells(changed, reference, retry_failed=False)) == 2
+    pending, stale = _pending_cells(changed, reference, retry_failed=False)
+    assert len(pending) == 2 and len(stale) == 2
+    assert all("eval.samples: 16 -> 8" in line for line in stale)
+
+
+def test_a_changed_agent_default_makes_the_cell_stale_and_says_so(
+    reference: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fingerprint covers the resolved config: a new default re-runs cells that never set the field."""
+    import dataclasses
+
+    from agents import base
+    from agents.lstm import LSTMConfig
+    from benchmarks.runner import _pending_cells
+
+    assert LSTMConfig().frame_size == 50
+    NewDefault = dataclasses.make_dataclass(
+        "LSTMConfig", [("frame_size", int, dataclasses.field(default=51))], bases=(LSTMConfig,)
+    )
+    info = base._AGENTS["lstm"]
+    monkeypatch.setitem(base._AGENTS, "lstm", dataclasses.replace(info, config_cls=NewDefault))
+    pending, stale = _pending_cells(load_experiment(TINY), reference, retry_failed=False)
+    assert len(pending) == 2
+    assert all("agent_config.frame_size: 50 -> 51" in line for line in stale), stale
 
 
 # -- failures ---------------------------------------------------------------------------------------------------
