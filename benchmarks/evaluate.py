@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,10 @@ from agents import load_checkpoint
 from memtasks import make_task
 from memtasks.core import Task, check_int
 
-__all__ = ["TRAIN_RANGE", "cli", "evaluate", "evaluate_checkpoint", "eval_rng"]
+if TYPE_CHECKING:
+    from benchmarks.testsets import TestSet
+
+__all__ = ["TRAIN_RANGE", "cli", "evaluate", "evaluate_checkpoint", "evaluate_frozen", "eval_rng"]
 
 TRAIN_RANGE = -1
 """The ``length`` reported for sequences whose lengths are drawn from the training range."""
@@ -79,18 +83,54 @@ def evaluate(
     targets = [None] if lengths is None else list(lengths)
     if not targets:
         raise ValueError("lengths must hold at least one length (or be None for the training range)")
-    params = list(agent.parameters())
-    device = params[0].device if params else torch.device("cpu")
 
-    rows = []
-    was_training = agent.training
-    agent.eval()
-    try:
+    def batches():
         for length in targets:
             try:
                 batch = task.sample(samples, eval_rng(seed, length), length=length)
             except (ValueError, TypeError) as exc:
                 raise type(exc)(f"lengths: {length!r} is not allowed for {task!r}: {exc}") from exc
+            yield TRAIN_RANGE if length is None else int(length), batch
+
+    return _score(agent, task, batches(), batch_size)
+
+
+def evaluate_frozen(
+    agent: nn.Module,
+    task: Task,
+    test_set: TestSet,
+    lengths: Sequence[int] | None = None,
+    batch_size: int = 128,
+) -> pd.DataFrame:
+    """Score ``agent`` on a frozen test set (:mod:`benchmarks.testsets`): the sequences are the file's, so the
+    scores depend on nothing but the model (not numpy's generator, not the task's sampler).
+
+    Args:
+        agent, task, batch_size: As for :func:`evaluate`; ``task`` scores, it never samples.
+        test_set: The loaded, checksum-verified test set of ``task``.
+        lengths: The test set's lengths to score (``-1``: its training-range set); ``None``: all of them.
+
+    Returns:
+        The same DataFrame as :func:`evaluate`.
+    """
+    batch_size = check_int("batch_size", batch_size, 1)
+    chosen = test_set.lengths if lengths is None else [int(n) for n in lengths]
+    missing = [n for n in chosen if n not in test_set.batches]
+    if missing:
+        raise ValueError(f"lengths {missing} are not in the test set of {test_set.task} (it has {test_set.lengths})")
+    return _score(agent, task, ((n, test_set.batches[n]) for n in chosen), batch_size)
+
+
+def _score(agent: nn.Module, task: Task, batches, batch_size: int) -> pd.DataFrame:
+    """Run ``agent`` over ``(length, batch)`` pairs in chunks and score each length's batch once."""
+    params = list(agent.parameters())
+    device = params[0].device if params else torch.device("cpu")
+    rows = []
+    was_training = agent.training
+    agent.eval()
+    try:
+        for length, batch in batches:
+            samples = batch.batch_size
             with torch.no_grad():
                 logits = torch.cat(
                     [
@@ -99,14 +139,7 @@ def evaluate(
                     ]
                 )
             for metric, value in task.score(logits, batch).items():
-                rows.append(
-                    {
-                        "length": TRAIN_RANGE if length is None else int(length),
-                        "metric": metric,
-                        "value": float(value),
-                        "samples": samples,
-                    }
-                )
+                rows.append({"length": length, "metric": metric, "value": float(value), "samples": samples})
     finally:
         agent.train(was_training)
     return pd.DataFrame(rows, columns=["length", "metric", "value", "samples"])
