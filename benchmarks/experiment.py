@@ -15,13 +15,13 @@ A complete example (every key is shown; only ``seeds``, ``[tasks.*]`` and
     seeds = [0, 1]             # training seeds; an integer n means [0, 1, ..., n-1]
 
     [train]                    # the training budget of every cell (defaults shown; see TrainConfig)
-    batch_size = 32
+    batch_size = 16
     steps = 1000               # optimisation steps; false = no step limit
     minutes = false            # wall-clock limit per cell; false = none. Whichever limit comes first stops;
                                # a budget that sets minutes but never steps has no step limit.
     optimizer = "adam"         # "adam", "rmsprop" (Graves 2013) or "sgd" (agents.optim.OPTIMIZERS)
     optimizer_kwargs = {}      # e.g. { momentum = 0.9 } for sgd
-    lr = 1e-3
+    lr = 3e-3
     clip_norm = 10.0           # clip the global gradient norm; false = off
     clip_value = false         # clip every gradient element to +-value; false = off
     until_bit_errors = false   # stop ("converged") once bit errors per sequence fall below this; false = off
@@ -34,6 +34,8 @@ A complete example (every key is shown; only ``seeds``, ``[tasks.*]`` and
     epoch_size = false         # sequences per epoch (bAbI: training-set size); false = no epochs
     lr_halve_epochs = false    # halve lr every this many epochs (needs epoch_size); false = never
     log_every = 50             # steps between rows of train.csv
+    batch_lengths = "auto"     # "same" (one length per batch), "mixed" (padded) or "auto" (the agent's choice)
+    compile = true             # the fast path (torch.compile of the core's step); false = eager
     device = "auto"            # "auto" (CUDA if present), "cpu", "cuda", "cuda:1", ...
 
     [eval]                     # the evaluation sweep of every cell
@@ -84,23 +86,34 @@ constructor arguments a task or agent does not take, and that every task and
 agent can actually be built. A problem raises :class:`ExperimentError`, whose
 message names the file, the key path (``train.lr``, ``agents.ntm.memory_rows``)
 and what is allowed.
+
+The schema is pydantic models (strict types, unknown keys refused) built from the
+annotations of :class:`benchmarks.train.TrainConfig` (``[train]``; :data:`TrainSettings`
+is generated from it), :class:`EvalSettings`, task constructors and agent configs;
+pydantic's errors are reworded into the one-line messages above (:func:`_explain`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import inspect
 import json
-import math
 import re
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
+from pydantic import ValidationError, ValidationInfo, create_model, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from benchmarks.train import TrainConfig
 
 try:  # Python >= 3.11
     import tomllib
@@ -142,90 +155,105 @@ class ExperimentError(ValueError):
 
 # -- the typed schema -------------------------------------------------------------------------------
 
-
-def _optimizer_names() -> tuple[str, ...]:
-    from agents.optim import OPTIMIZERS
-
-    return tuple(OPTIMIZERS)
+PER_CELL = ("task", "agent", "seed", "task_kwargs", "agent_kwargs", "threads")
+"""TrainConfig fields that are not ``[train]`` keys: the grid decides the task, the agent, the seed and their
+kwargs, the runner decides ``threads``."""
 
 
-def _curriculum_names() -> tuple[str, ...] | None:
-    """The curricula ``benchmarks.train`` offers, or ``None`` (not checked here) if it names none."""
-    try:
-        from benchmarks import train
-    except ImportError:
-        return None
-    names = getattr(train, "CURRICULA", None)
-    return tuple(names) if names else None
+_TRAIN_CONFIG_HINTS = typing.get_type_hints(TrainConfig, include_extras=True)
+TrainSettings = dataclasses.make_dataclass(
+    "TrainSettings",
+    [
+        (f.name, _TRAIN_CONFIG_HINTS[f.name], dataclasses.field(default=f.default, default_factory=f.default_factory))
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in PER_CELL
+    ],
+    frozen=True,
+    namespace={
+        "__module__": __name__,  # pickled by reference: cells go to worker processes
+        "__doc__": "The training budget and optimiser of a cell, the ``[train]`` table: TrainConfig's fields but "
+        "PER_CELL, with their annotations (bounds, choices) and defaults (see TrainConfig for what each does).",
+    },
+)
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """The training budget and optimiser of a cell: the ``[train]`` table.
+class _Table(BaseModel):
+    """Base of the models of an experiment file's tables.
 
-    The fields are those of ``benchmarks.train.TrainConfig`` except what the
-    grid decides (task, agent, seed and their kwargs) and what the runner decides
-    (``threads``); the defaults are TrainConfig's (a test keeps them in step).
+    Strict types (no ``"8"`` or ``8.0`` for an integer; an integer is a number), finite numbers, unknown keys
+    refused, and what TOML lacks filled in: ``false`` switches an optional value off (TOML has no null), and a
+    list fills a tuple.
     """
 
-    batch_size: int = field(default=16, metadata={"min": 1})
-    """Sequences per optimisation step."""
-    steps: int | None = field(default=1000, metadata={"min": 1})
-    """Optimisation steps, or ``None`` for no step limit (then ``minutes`` must be set)."""
-    minutes: float | None = field(default=None, metadata={"gt": 0.0})
-    """Wall-clock training limit in minutes, or ``None``; with ``steps`` too, whichever comes first."""
-    optimizer: str = field(default="adam", metadata={"choices": _optimizer_names})
-    """Optimiser name, one of ``agents.optim.OPTIMIZERS``."""
-    optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
-    """Extra optimiser arguments (e.g. ``{ momentum = 0.9 }`` for sgd)."""
-    lr: float = field(default=3e-3, metadata={"gt": 0.0})
-    """Learning rate."""
-    clip_norm: float | None = field(default=10.0, metadata={"gt": 0.0})
-    """Clip the global gradient norm to this, or ``None`` for no norm clipping."""
-    clip_value: float | None = field(default=None, metadata={"gt": 0.0})
-    """Clip every gradient element to ``+-clip_value`` (applied before ``clip_norm``), or ``None``."""
-    until_bit_errors: float | None = field(default=None, metadata={"gt": 0.0})
-    """Stop ("converged") once the running training bit errors per sequence fall below this and a
-    validation set confirms it, or ``None``; bit-output tasks only."""
-    running_window: int = field(default=20, metadata={"min": 1})
-    """Training batches in the running bit-error estimate used by ``until_bit_errors`` and the curriculum."""
-    validation_samples: int = field(default=256, metadata={"min": 1})
-    """Sequences of the validation set that confirms ``until_bit_errors``."""
-    curriculum: str = field(default="none", metadata={"choices": _curriculum_names})
-    """Curriculum over training lengths: ``"none"`` (the whole range throughout) or ``"grow"``."""
-    curriculum_start: int = field(default=1, metadata={"min": 1})
-    """The ``"grow"`` curriculum's first maximum training length."""
-    curriculum_step: int = field(default=1, metadata={"min": 1})
-    """How much the ``"grow"`` curriculum raises the maximum length at a time."""
-    curriculum_threshold: float = field(default=1.0, metadata={"gt": 0.0})
-    """Running bit errors per sequence below which the ``"grow"`` curriculum advances."""
-    epoch_size: int | None = field(default=None, metadata={"min": 1})
-    """Sequences per epoch (bAbI: the training-set size), or ``None`` for sampled tasks."""
-    lr_halve_epochs: int | None = field(default=None, metadata={"min": 1})
-    """Halve the learning rate every this many epochs (needs ``epoch_size``), or ``None``."""
-    log_every: int = field(default=50, metadata={"min": 1})
-    """Steps between the rows of ``train.csv`` (also how often divergence, the curriculum and
-    ``until_bit_errors`` are checked)."""
-    batch_lengths: str = field(default="auto", metadata={"choices": ("auto", "same", "mixed")})
-    """``"same"``: one length per batch, drawn as a sequence's length (no padding); ``"mixed"``: each
-    sequence draws its length and the batch is padded; ``"auto"``: the agent's choice (same for the NTM)."""
-    compile: bool = True
-    """Train through the fast path (``torch.compile`` of the core's step, eager where it cannot compile)."""
-    device: str = "auto"
-    """Torch device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda:0"``, ..."""
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_toml(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        fields = _fields_by_key(cls)
+        out = {}
+        for key, value in data.items():
+            hint = fields[key].annotation if key in fields else Any
+            args = typing.get_args(hint)
+            if value is False and type(None) in args and bool not in args:
+                value = None
+            elif isinstance(value, list) and tuple in {typing.get_origin(h) for h in (hint, *args)}:
+                value = tuple(value)
+            out[key] = value
+        return out
+
+
+def _problem(message: str) -> PydanticCustomError:
+    """A validation error whose message is ours, word for word."""
+    return PydanticCustomError("experiment", "{message}", {"message": message})
+
+
+class _Range(_Table):
+    """A range of lengths, ``{ start = 1, stop = 40, step = 1 }``: start, start + step, ... up to stop."""
+
+    start: Annotated[int, Field(ge=1)]
+    """the first length, an integer >= 1"""
+    stop: int
+    """the last length (included), an integer >= start"""
+    step: Annotated[int, Field(ge=1)] = 1
+    """the increment, an integer >= 1"""
+
+    @field_validator("stop")
+    @classmethod
+    def _not_before_start(cls, stop: int, info: ValidationInfo) -> int:
+        if "start" in info.data and stop < info.data["start"]:
+            raise PydanticCustomError("greater_than_equal", "must be >= {ge}", {"ge": info.data["start"]})
+        return stop
+
+
+def _lengths(value: list[int] | _Range) -> tuple[int, ...]:
+    lengths = list(range(value.start, value.stop + 1, value.step)) if isinstance(value, _Range) else value
+    if not lengths or lengths != sorted(set(lengths)):
+        raise _problem(f"must be a non-empty list of distinct lengths in ascending order, got {lengths}")
+    return tuple(lengths)
+
+
+Lengths = Annotated[
+    Union[Annotated[list[Annotated[int, Field(ge=1)]], Tag("list")], Annotated[_Range, Tag("range")]],
+    Discriminator(lambda value: "range" if isinstance(value, dict) else "list"),
+    AfterValidator(_lengths),
+]
+"""Test lengths: a list (ascending, distinct, >= 1) or a :class:`_Range` table; a tuple once checked."""
 
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """The evaluation sweep of a cell: the ``[eval]`` table."""
+    """The evaluation sweep of a cell: the ``[eval]`` table (the annotations carry the bounds)."""
 
-    lengths: tuple[int, ...] = field(default=(), metadata={"min": 1})
+    lengths: Lengths = ()
     """Test lengths (the task's length parameter), ascending and distinct."""
-    samples: int = field(default=64, metadata={"min": 1})
+    samples: Annotated[int, Field(ge=1)] = 64
     """Test sequences per length."""
-    seed: int = field(default=12345, metadata={"min": 0})
+    seed: Annotated[int, Field(ge=0)] = 12345
     """Evaluation seed; every cell of the experiment uses it, so all agents see the same test sequences."""
-    batch_size: int = field(default=128, metadata={"min": 1})
+    batch_size: Annotated[int, Field(ge=1)] = 128
     """Sequences per forward pass during evaluation (memory use only; results do not depend on it)."""
 
 
@@ -322,13 +350,11 @@ class Cell:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def train_config(self, threads: int | None = None) -> Any:
-        """The ``benchmarks.train.TrainConfig`` of this cell (imported lazily).
+        """The ``benchmarks.train.TrainConfig`` of this cell.
 
         Args:
             threads: Torch threads for the training process; ``None`` leaves torch's default.
         """
-        from benchmarks.train import TrainConfig
-
         return TrainConfig(
             task=self.task,
             agent=self.agent_name,
@@ -427,80 +453,184 @@ def _key(*parts: str) -> str:
     return ".".join(p if re.fullmatch(r"[A-Za-z0-9_\-]+", p) else json.dumps(p) for p in parts)
 
 
+# -- the models of the file's tables ------------------------------------------------------------------
+
+
+def _fields_by_key(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's fields by the key they read (their alias, else their name)."""
+    return {info.alias or name: info for name, info in model.model_fields.items()}
+
+
+def _table_model(name: str, hints: Mapping[str, Any]) -> type[_Table]:
+    """A :class:`_Table` model with one optional field per ``hints`` item, read from the item's key (an alias:
+    any string may be a key, even one that is not an identifier or that names a BaseModel attribute)."""
+    fields: dict[str, Any] = {f"f{i}": (hint, Field(None, alias=key)) for i, (key, hint) in enumerate(hints.items())}
+    return create_model(name, __base__=_Table, **fields)
+
+
+def _values(model: BaseModel | None, table: Mapping[str, Any]) -> dict[str, Any]:
+    """The checked values of the keys ``table`` sets, in the table's order."""
+    if model is None:
+        return {}
+    names = {info.alias or name: name for name, info in type(model).model_fields.items()}
+    return {key: getattr(model, names[key]) for key in table}
+
+
+_TRAIN_HINTS = {f.name: f.type for f in dataclasses.fields(TrainSettings)}
+_EVAL_HINTS = typing.get_type_hints(EvalSettings, include_extras=True)
+_Train = _table_model("train", _TRAIN_HINTS)
+_Eval = _table_model("eval", _EVAL_HINTS)
+_Override = _table_model(
+    "override",
+    {
+        **_TRAIN_HINTS,
+        "eval": _table_model("eval", {k: v for k, v in _EVAL_HINTS.items() if k != "seed"}),
+        "task_kwargs": dict[str, Any],
+        "agent_kwargs": dict[str, Any],
+    },
+)
+
+
+def _folder_name(name: str) -> str:
+    if not _NAME_PATTERN.match(name):
+        raise _problem(f"must use letters, digits and _ . - only (it names a folder), got {name!r}")
+    return name
+
+
+def _seed_count(value: Any) -> Any:
+    """``seeds = n`` means ``[0, 1, ..., n-1]``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise PydanticCustomError("greater_than_equal", "must be >= {ge}", {"ge": 1})
+        return list(range(value))
+    return value
+
+
+def _distinct(seeds: list[int]) -> list[int]:
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise _problem(f"must be a non-empty list of distinct integers >= 0, got {seeds}")
+    return seeds
+
+
+class _File(_Table):
+    """The top level of an experiment file (the module docstring shows every key)."""
+
+    name: Annotated[str, AfterValidator(_folder_name)]
+    """the experiment's name (default: the file's stem)"""
+    description: str = ""
+    seeds: Annotated[list[Annotated[int, Field(ge=0)]], BeforeValidator(_seed_count), AfterValidator(_distinct)]
+    """a list of training seeds (seeds = [0, 1]) or a count (seeds = 2)"""
+    train: _Train = Field(default_factory=_Train)
+    eval: _Eval = Field(default_factory=_Eval)
+    tasks: dict[str, dict[str, Any]] = {}
+    agents: dict[str, dict[str, Any]] = {}
+    override: dict[str, dict[str, dict[str, Any]]] = {}
+
+
+@functools.cache
+def _kwargs_model(target: Any) -> type[_Table] | None:
+    """The model of a task factory's keyword arguments or an agent config dataclass's fields.
+
+    ``None`` when they cannot be listed (``**kwargs``, no signature): the constructor checks them when built.
+    A hint pydantic cannot check becomes ``Any`` (the constructor checks that value).
+    """
+    if dataclasses.is_dataclass(target):
+        names = [f.name for f in dataclasses.fields(target)]
+    else:
+        try:
+            params = inspect.signature(target).parameters
+        except (TypeError, ValueError):  # a builtin or C factory
+            return None
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return None
+        names = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+        target = target.__init__ if isinstance(target, type) else target
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # an unresolvable forward reference (or a partial): leave the types to the constructor
+        hints = {}
+    try:
+        return _table_model("kwargs", {n: hints.get(n, Any) for n in names})
+    except Exception:  # a type pydantic has no schema for
+        return _table_model("kwargs", dict.fromkeys(names, Any))
+
+
+# -- pydantic's errors, in our words --------------------------------------------------------------------
+
+
 def _describe(hint: Any) -> str:
     """Human words for a type hint, for error messages."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        return _describe(args[0])
     if origin in (Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
         text = " or ".join(_describe(a) for a in inner)
-        return text + " (or false to switch it off)" if type(None) in args else text
+        return text + " (or false to switch it off)" if len(inner) < len(args) else text
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin in (tuple, list):
-        return f"a list of {_describe(args[0]).removeprefix('a ').removeprefix('an ')}s" if args else "a list"
-    if origin is dict or hint is dict:
+        return f"a list of {_describe(args[0]).split(' ', 1)[-1]}s" if args else "a list"
+    if origin is dict or hint is dict or (isinstance(hint, type) and issubclass(hint, BaseModel)):
         return "a table"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, str(hint))
 
 
-class _TypeMismatch(Exception):
-    """Internal: a value does not fit a hint (turned into an ExperimentError by the caller)."""
+def _model_in(hint: Any) -> type[BaseModel] | None:
+    """The model a field's hint validates its table with, if any."""
+    if isinstance(hint, type) and issubclass(hint, BaseModel):
+        return hint
+    return next((m for m in map(_model_in, typing.get_args(hint)) if m is not None), None)
 
 
-def _coerce(value: Any, hint: Any) -> Any:
-    """Return ``value`` converted to ``hint`` (int -> float, list -> tuple, false -> None), or raise _TypeMismatch."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        inner = [a for a in args if a is not type(None)]
-        if type(None) in args and value is False and bool not in inner:
-            return None  # TOML has no null: false switches an optional setting off
-        for option in inner:
-            try:
-                return _coerce(value, option)
-            except _TypeMismatch:
-                pass
-        raise _TypeMismatch
-    if origin is Literal:
-        if value in args and not isinstance(value, bool):
-            return value
-        raise _TypeMismatch
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise _TypeMismatch
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise _TypeMismatch
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise _TypeMismatch
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise _TypeMismatch
-    if origin in (tuple, list):
-        if not isinstance(value, list):
-            raise _TypeMismatch
-        item = args[0] if args else Any
-        items = [_coerce(v, item) for v in value]
-        return tuple(items) if origin is tuple else items
-    if origin is dict or hint is dict:
-        if isinstance(value, dict):
-            return value
-        raise _TypeMismatch
-    return value  # a hint we do not model: the constructor checks it
+_BOUNDS = {
+    "greater_than_equal": ("ge", ">="),
+    "greater_than": ("gt", ">"),
+    "less_than_equal": ("le", "<="),
+    "less_than": ("lt", "<"),
+}
+"""pydantic's bound errors: the key of the bound in the error's ``ctx``, and its sign."""
 
 
-def _type_hints(obj: Any) -> dict[str, Any]:
-    """``typing.get_type_hints`` that never fails (an unresolvable hint just goes unchecked)."""
-    try:
-        return typing.get_type_hints(obj)
-    except Exception:  # a forward reference we cannot resolve: skip type checks, the constructor checks
-        return {}
+def _explain(
+    exc: ValidationError, model: type[BaseModel], table: Any, prefix: tuple[str, ...], where: str, also: tuple[str, ...]
+) -> tuple[str, str]:
+    """One of pydantic's errors as ``(key path, what is allowed)``; an unknown key first, as it may be a typo."""
+    errors = exc.errors(include_url=False)
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    kind, loc = error["type"], error["loc"]
+    # walk the table and the models along the error's location (it also holds union tags and list indices)
+    parts, value, owner, info = list(prefix), table, model, None
+    for part in loc:
+        if isinstance(value, dict) and part in value:
+            parts.append(part)
+            value = value[part]
+        fields = _fields_by_key(owner) if owner is not None else {}
+        if part in fields:
+            info = fields[part]
+            owner = _model_in(info.annotation)
+    key = _key(*parts)
+    if kind == "extra_forbidden":
+        allowed = sorted(_fields_by_key(owner)) + (list(also) if owner is model else [])
+        close = difflib.get_close_matches(str(parts[-1]), allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        scope = where if owner is model else f"in [{_key(*parts[:-1])}]"
+        return key, f"unknown key{hint}; allowed keys {scope}: {', '.join(allowed)}"
+    if kind == "missing":
+        wanted = (info.description or _describe(info.annotation)) if info is not None else "a value"
+        return _key(*parts, str(loc[-1])), f"missing; give {wanted}"
+    if kind in _BOUNDS:
+        name, op = _BOUNDS[kind]
+        return key, f"must be {op} {error['ctx'][name]}, got {error['input']!r}"
+    if kind == "experiment":
+        return key, error["msg"]
+    if kind in ("dict_type", "model_type"):
+        return key, f"must be a table ([{key}] or {{ ... }}), got {value!r} ({type(value).__name__})"
+    expected = _describe(info.annotation) if info is not None else "valid"
+    return key, f"must be {expected}, got {value!r} ({type(value).__name__})"
+
+
+# -- loading ------------------------------------------------------------------------------------------------
 
 
 class _Loader:
@@ -512,101 +642,41 @@ class _Loader:
     def fail(self, key: str, message: str) -> typing.NoReturn:
         raise ExperimentError(self.path, key, message)
 
-    # -- generic checks ---------------------------------------------------------------------------
-    def table(self, value: Any, key: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(key, f"must be a table ([{key}] or {{ ... }}), got {value!r} ({type(value).__name__})")
-        return value
-
-    def unknown(self, key: str, allowed: list[str], where: str) -> typing.NoReturn:
-        close = difflib.get_close_matches(key.rsplit(".", 1)[-1].strip('"'), allowed, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        self.fail(key, f"unknown key{hint}; allowed keys {where}: {', '.join(allowed)}")
-
-    def value(self, value: Any, hint: Any, key: str, meta: Mapping[str, Any] | None = None) -> Any:
-        """Check one value against a type hint and the ``min``/``gt``/``choices`` metadata of its field."""
+    def check(
+        self, model: type[BaseModel], table: Any, prefix: tuple[str, ...] = (), where: str = "", also: tuple = ()
+    ) -> Any:
+        """``model.model_validate(table)``, or fail naming the key (``prefix`` + its path in ``table``)."""
         try:
-            out = _coerce(value, hint)
-        except _TypeMismatch:
-            self.fail(key, f"must be {_describe(hint)}, got {value!r} ({type(value).__name__})")
-        meta = meta or {}
-        items = out if isinstance(out, (tuple, list)) else (out,)
-        for item in items:
-            if item is None or isinstance(item, (str, bool)):
-                continue
-            if "min" in meta and item < meta["min"]:
-                self.fail(key, f"must be >= {meta['min']}, got {item!r}")
-            if "gt" in meta and item <= meta["gt"]:
-                self.fail(key, f"must be > {meta['gt']}, got {item!r}")
-        if "choices" in meta and isinstance(out, str):
-            choices = meta["choices"]()
-            if choices is not None and out not in choices:
-                self.fail(key, f"must be one of {', '.join(map(repr, choices))}, got {out!r}")
-        return out
+            return model.model_validate(table)
+        except ValidationError as exc:
+            self.fail(*_explain(exc, model, table, prefix, where or f"in [{_key(*prefix)}]", also))
 
-    def fields(self, cls: type, table: dict[str, Any], key: str, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-        """Check a table against the fields of dataclass ``cls``; returns the checked keys present."""
-        specs = {f.name: f for f in dataclasses.fields(cls) if f.name not in exclude}
-        hints = _type_hints(cls)
-        out: dict[str, Any] = {}
-        for name, raw in table.items():
-            sub = _key(*_split(key), name) if key else name
-            if name not in specs:
-                self.unknown(sub, sorted(specs), f"in [{key}]")
-            if name == "lengths":
-                raw = self.lengths(raw, sub)
-            out[name] = self.value(raw, hints.get(name, Any), sub, specs[name].metadata)
-        if "lengths" in out:
-            lengths = out["lengths"]
-            if list(lengths) != sorted(set(lengths)) or not lengths:
-                self.fail(
-                    _key(*_split(key), "lengths"),
-                    f"must be a non-empty list of distinct lengths in ascending order, got {list(lengths)}",
-                )
-        return out
-
-    def lengths(self, raw: Any, key: str) -> Any:
-        """Expand ``{ start, stop, step }`` (stop included) into a list; lists pass through."""
-        if not isinstance(raw, dict):
-            return raw
-        allowed = ["start", "step", "stop"]
-        for name in raw:
-            if name not in allowed:
-                self.unknown(f"{key}.{name}", allowed, f"in the range table {key}")
-        for name in ("start", "stop"):
-            if name not in raw:
-                self.fail(key, f"a range table needs 'start' and 'stop' (and optionally 'step'), got {raw!r}")
-        start = self.value(raw["start"], int, f"{key}.start", {"min": 1})
-        stop = self.value(raw["stop"], int, f"{key}.stop", {"min": start})
-        step = self.value(raw.get("step", 1), int, f"{key}.step", {"min": 1})
-        return list(range(start, stop + 1, step))
+    def kwargs(
+        self, target: Any, table: dict[str, Any], prefix: tuple[str, ...], where: str, also: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """Check a task's constructor arguments or an agent's config fields (``target``: the factory / config)."""
+        model = _kwargs_model(target)
+        return dict(table) if model is None else _values(self.check(model, table, prefix, where, also), table)
 
     # -- the sections ---------------------------------------------------------------------------
     def experiment(self, data: dict[str, Any]) -> Experiment:
-        allowed = ["agents", "description", "eval", "name", "override", "seeds", "tasks", "train"]
-        for name in data:
-            if name not in allowed:
-                self.unknown(_key(name), allowed, "at the top level")
-        name = self.value(data.get("name", self.path.stem), str, "name")
-        if not _NAME_PATTERN.match(name):
-            self.fail("name", f"must use letters, digits and _ . - only (it names a folder), got {name!r}")
-        description = self.value(data.get("description", ""), str, "description")
-        seeds = self.seeds(data)
-        train = self.fields(TrainSettings, self.table(data.get("train", {}), "train"), "train")
-        evaluation = self.fields(EvalSettings, self.table(data.get("eval", {}), "eval"), "eval")
-        tasks = self.tasks(data)
-        agents = self.agents(data)
-        overrides = self.overrides(data, tasks, agents)
+        top = self.check(_File, {"name": self.path.stem, **data}, where="at the top level")
+        train = _values(top.train, data.get("train", {}))
+        evaluation = _values(top.eval, data.get("eval", {}))
+        tasks = self.tasks(top.tasks)
+        agents = self.agents(top.agents)
+        overrides = self.overrides(top.override, tasks, agents)
         base_train = _train_settings(train, "steps" in train)
         base_eval = EvalSettings(**evaluation)
         built = _BuildCache(self)
+        seeds = tuple(top.seeds)
         cells = []
         for task in tasks:
             for agent in agents:
-                cells.extend(self.cells(name, seeds, task, agent, train, evaluation, overrides, built))
+                cells.extend(self.cells(top.name, seeds, task, agent, train, evaluation, overrides, built))
         return Experiment(
-            name=name,
-            description=description,
+            name=top.name,
+            description=top.description,
             path=str(self.path),
             seeds=seeds,
             train=base_train,
@@ -617,22 +687,9 @@ class _Loader:
             cells=tuple(cells),
         )
 
-    def seeds(self, data: dict[str, Any]) -> tuple[int, ...]:
-        if "seeds" not in data:
-            self.fail("seeds", "missing; give a list of training seeds (seeds = [0, 1]) or a count (seeds = 2)")
-        raw = data["seeds"]
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            count = self.value(raw, int, "seeds", {"min": 1})
-            return tuple(range(count))
-        seeds = self.value(raw, tuple[int, ...], "seeds", {"min": 0})
-        if not seeds or len(set(seeds)) != len(seeds):
-            self.fail("seeds", f"must be a non-empty list of distinct integers >= 0, got {list(seeds)}")
-        return seeds
-
-    def tasks(self, data: dict[str, Any]) -> list[TaskEntry]:
+    def tasks(self, table: dict[str, dict[str, Any]]) -> list[TaskEntry]:
         import memtasks
 
-        table = self.table(data.get("tasks", {}), "tasks")
         if not table:
             self.fail("tasks", 'no task; add a table per task, e.g. [tasks."memtasks/Copy-v0"]')
         entries: dict[str, TaskEntry] = {}
@@ -648,73 +705,52 @@ class _Loader:
             task_id = f"memtasks/{info.task_id}"
             if task_id in entries:
                 self.fail(key, f"task {task_id} appears twice (with and without the memtasks/ prefix)")
-            kwargs = self.task_kwargs(task_id, self.table(kwargs, key), key)
+            kwargs = self.task_kwargs(task_id, kwargs, ("tasks", raw_id))
             entries[task_id] = TaskEntry(task_id, kwargs)
         return list(entries.values())
 
-    def task_kwargs(self, task_id: str, table: dict[str, Any], key: str) -> dict[str, Any]:
-        """Check keyword arguments against the task factory's signature (names and annotated types)."""
+    def task_kwargs(self, task_id: str, table: dict[str, Any], prefix: tuple[str, ...]) -> dict[str, Any]:
         import memtasks
 
         factory = memtasks.task_info(task_id).factory
-        try:
-            params = inspect.signature(factory).parameters
-        except (TypeError, ValueError):  # a builtin or C factory: leave the check to the constructor
-            return dict(table)
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return dict(table)
-        hints = _type_hints(factory.__init__ if isinstance(factory, type) else factory)
-        allowed = sorted(n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL)
-        out = {}
-        for name, raw in table.items():
-            sub = _key(*_split(key), name)
-            if name not in params:
-                self.unknown(sub, allowed, f"for task {task_id} (its constructor arguments)")
-            out[name] = self.value(raw, hints.get(name, Any), sub)
-        return out
+        return self.kwargs(factory, table, prefix, f"for task {task_id} (its constructor arguments)")
 
-    def agents(self, data: dict[str, Any]) -> list[AgentEntry]:
+    def agents(self, table: dict[str, dict[str, Any]]) -> list[AgentEntry]:
         import agents as agent_registry
 
-        table = self.table(data.get("agents", {}), "agents")
         if not table:
             self.fail("agents", "no agent; add a table per agent, e.g. [agents.lstm]")
         entries = []
         known = agent_registry.list_agents()
         for label, raw in table.items():
             key = _key("agents", label)
-            raw = dict(self.table(raw, key))
+            raw = dict(raw)
             if not _NAME_PATTERN.match(label) or label == _WILDCARD:
                 self.fail(key, f"an agent label uses letters, digits and _ . - only (it names folders), got {label!r}")
-            name = self.value(raw.pop("agent", label), str, _key("agents", label, "agent"))
+            name = raw.pop("agent", label)
+            if not isinstance(name, str):
+                self.fail(_key("agents", label, "agent"), f"must be a string, got {name!r} ({type(name).__name__})")
             if name not in known:
                 close = difflib.get_close_matches(name, known, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 where = key if name == label else _key("agents", label, "agent")
                 self.fail(where, f"unknown agent {name!r}{hint}; known agents: {', '.join(known)}")
-            entries.append(AgentEntry(label, name, self.agent_kwargs(name, raw, key)))
+            entries.append(AgentEntry(label, name, self.agent_kwargs(name, raw, ("agents", label), also=("agent",))))
         return entries
 
-    def agent_kwargs(self, name: str, table: dict[str, Any], key: str) -> dict[str, Any]:
-        """Check config fields against the agent's config dataclass."""
+    def agent_kwargs(
+        self, name: str, table: dict[str, Any], prefix: tuple[str, ...], also: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         import agents as agent_registry
 
         config_cls = agent_registry.agent_info(name).config_cls
-        specs = {f.name for f in dataclasses.fields(config_cls)}
-        hints = _type_hints(config_cls)
-        out = {}
-        for field_name, raw in table.items():
-            sub = _key(*_split(key), field_name)
-            if field_name not in specs:
-                allowed = sorted(specs) + (["agent"] if key.startswith("agents") else [])
-                self.unknown(sub, allowed, f"for agent {name!r} (its config fields)")
-            out[field_name] = self.value(raw, hints.get(field_name, Any), sub)
-        return out
+        return self.kwargs(config_cls, table, prefix, f"for agent {name!r} (its config fields)", also)
 
-    def overrides(self, data: dict[str, Any], tasks: list[TaskEntry], agents: list[AgentEntry]) -> list[Override]:
+    def overrides(
+        self, table: dict[str, dict[str, dict[str, Any]]], tasks: list[TaskEntry], agents: list[AgentEntry]
+    ) -> list[Override]:
         import memtasks
 
-        table = self.table(data.get("override", {}), "override")
         task_ids = {t.task_id: t for t in tasks}
         labels = {a.label: a for a in agents}
         out = []
@@ -730,32 +766,28 @@ class _Loader:
                 if task_id not in task_ids:
                     allowed = ", ".join([*(json.dumps(t) for t in task_ids), '"*"'])
                     self.fail(key, f"names a task that is not in [tasks]; allowed: {allowed}")
-            for label, body in self.table(per_agent, key).items():
-                sub = _key("override", raw_task, label)
+            for label, body in per_agent.items():
+                sub = ("override", raw_task, label)
                 if label != _WILDCARD and label not in labels:
-                    self.fail(sub, f"names an agent that is not in [agents]; allowed: {', '.join([*labels, '*'])}")
-                body = dict(self.table(body, sub))
-                eval_part = self.table(body.pop("eval", {}), f"{sub}.eval")
-                if "seed" in eval_part:
-                    self.fail(f"{sub}.eval.seed", "the evaluation seed is shared by every cell; set it in [eval] only")
-                eval_checked = self.fields(EvalSettings, eval_part, f"{sub}.eval", exclude=("seed",))
-                task_kw = self.table(body.pop("task_kwargs", {}), f"{sub}.task_kwargs")
+                    allowed = ", ".join([*labels, "*"])
+                    self.fail(_key(*sub), f"names an agent that is not in [agents]; allowed: {allowed}")
+                if isinstance(body.get("eval"), dict) and "seed" in body["eval"]:
+                    message = "the evaluation seed is shared by every cell; set it in [eval] only"
+                    self.fail(_key(*sub, "eval", "seed"), message)
+                checked = self.check(_Override, body, sub)
+                train = _values(checked, body)
+                eval_part = train.pop("eval", None)
+                task_kw, agent_kw = train.pop("task_kwargs", {}), train.pop("agent_kwargs", {})
                 if task_kw and task_id == _WILDCARD:
-                    self.fail(f"{sub}.task_kwargs", 'task_kwargs need a named task, not "*"')
+                    self.fail(_key(*sub, "task_kwargs"), 'task_kwargs need a named task, not "*"')
                 if task_kw:
-                    task_kw = self.task_kwargs(task_id, task_kw, f"{sub}.task_kwargs")
-                agent_kw = self.table(body.pop("agent_kwargs", {}), f"{sub}.agent_kwargs")
+                    task_kw = self.task_kwargs(task_id, task_kw, (*sub, "task_kwargs"))
                 if agent_kw and label == _WILDCARD:
-                    self.fail(f"{sub}.agent_kwargs", 'agent_kwargs need a named agent, not "*"')
+                    self.fail(_key(*sub, "agent_kwargs"), 'agent_kwargs need a named agent, not "*"')
                 if agent_kw:
-                    agent_kw = self.agent_kwargs(labels[label].agent, agent_kw, f"{sub}.agent_kwargs")
-                train_names = [f.name for f in dataclasses.fields(TrainSettings)]
-                for name in body:
-                    if name not in train_names:
-                        allowed = sorted([*train_names, "agent_kwargs", "eval", "task_kwargs"])
-                        self.unknown(_key(*_split(sub), name), allowed, f"in [{sub}]")
-                train_checked = self.fields(TrainSettings, body, sub)
-                out.append(Override(task_id, label, train_checked, eval_checked, dict(task_kw), dict(agent_kw)))
+                    agent_kw = self.agent_kwargs(labels[label].agent, agent_kw, (*sub, "agent_kwargs"))
+                evaluation = _values(eval_part, body.get("eval", {}))
+                out.append(Override(task_id, label, train, evaluation, dict(task_kw), dict(agent_kw)))
         return out
 
     def cells(
@@ -855,12 +887,6 @@ class _Loader:
                 )
         if settings.lr_halve_epochs is not None and settings.epoch_size is None:
             self.fail("train.lr_halve_epochs", f"{where}: needs epoch_size (sequences per epoch), which is off")
-
-
-def _split(key: str) -> list[str]:
-    """Split a dotted key path produced by :func:`_key` back into its parts (quoted parts kept whole)."""
-    parts = re.findall(r'"(?:[^"\\]|\\.)*"|[^.]+', key)
-    return [json.loads(p) if p.startswith('"') else p for p in parts]
 
 
 def _train_settings(values: dict[str, Any], steps_given: bool) -> TrainSettings:

@@ -22,7 +22,6 @@ import hashlib
 import inspect
 import platform
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -187,5 +186,4 @@ def environment(device: str | None = None) -> dict[str, Any]:
         "numpy": numpy.__version__,
         "platform": platform.platform(),
         "device": device,
-        "argv": list(sys.argv),
     }

@@ -48,20 +48,25 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import functools
 import json
 import math
+import re
 import sys
 import time
 import traceback
+import types
+import typing
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
+from pydantic import ConfigDict, Field, TypeAdapter
 from tqdm.auto import tqdm
 
 import agents
@@ -84,72 +89,88 @@ BATCH_LENGTHS = ("auto", "same", "mixed")
 """The values :attr:`TrainConfig.batch_lengths` accepts."""
 
 
+Count = Annotated[int, Field(ge=1)]
+"""An integer >= 1 (a :class:`TrainConfig` field type; the bound is pydantic ``Field`` metadata)."""
+
+Positive = Annotated[float, Field(gt=0)]
+"""A finite number > 0 (a :class:`TrainConfig` field type)."""
+
+
 @dataclass
 class TrainConfig:
-    """Everything that defines one training run (same config and seed => same numbers on CPU)."""
+    """Everything that defines one training run (same config and seed => same numbers on CPU).
+
+    The single description of a run's settings: each field's type carries its bounds (``Count``,
+    ``Positive``, ``Field(ge=...)``) and choices (``Literal``), its docstring says what it does.
+    :meth:`validate` checks the bounds and choices; ``memtasks train`` builds a flag per field
+    (:func:`_build_parser`); the ``[train]`` table of an experiment file is these fields but the per-cell
+    ones (:mod:`benchmarks.experiment` validates it with pydantic from the same annotations).
+    """
+
+    __pydantic_config__ = ConfigDict(use_attribute_docstrings=True)  # the docstrings below: help of the flags
 
     task: str
     """Registered task id, e.g. ``"memtasks/Copy-v0"``."""
     agent: str
     """Registered agent name (``agents.list_agents()``), e.g. ``"ntm"``."""
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0)] = 0
     """Seeds the data stream (``np.random.default_rng(seed)``) and the agent's initialisation
     (``torch.manual_seed(seed)``); >= 0."""
     task_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of ``make_task`` (e.g. ``{"bits": 8, "max_length": 20}``)."""
     agent_kwargs: dict[str, Any] = field(default_factory=dict)
     """Overrides of the agent's config dataclass (e.g. ``{"controller_size": 100}``)."""
-    batch_size: int = 16
+    batch_size: Count = 16
     """Sequences per optimizer step, >= 1 (16 with ``lr`` 3e-3 is the recipe that trains the NTM on Copy
     fastest on a CPU; see results/copy)."""
-    steps: int | None = 1000
+    steps: Count | None = 1000
     """Maximum number of optimizer steps, >= 1; ``None`` = no step limit (then ``minutes`` is required)."""
-    minutes: float | None = None
+    minutes: Positive | None = None
     """Wall-clock budget in minutes, > 0, measured from the start of :func:`train` (everything counts:
     building the agent, scoring, logging, validation); ``None`` = no time limit."""
-    optimizer: str = "adam"
+    optimizer: Literal[OPTIMIZERS] = "adam"
     """``"adam"``, ``"rmsprop"`` (Graves 2013 centred RMSProp, see :mod:`agents.optim`) or ``"sgd"``."""
     optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments of the optimizer (e.g. ``{"momentum": 0.9}`` for sgd)."""
-    lr: float = 3e-3
+    lr: Positive = 3e-3
     """Learning rate, > 0 (3e-3 at batch 16: with 1e-3 the NTM had not learned Copy after 18.7k sequences)."""
-    clip_norm: float | None = 10.0
+    clip_norm: Positive | None = 10.0
     """Rescale the gradient to at most this global L2 norm, > 0; ``None`` = off."""
-    clip_value: float | None = None
+    clip_value: Positive | None = None
     """Clip every gradient element to ``[-clip_value, clip_value]`` (the NTM paper: 10), > 0; applied
     before ``clip_norm``; ``None`` = off."""
-    until_bit_errors: float | None = None
+    until_bit_errors: Positive | None = None
     """Stop early ("converged") once the running training bit errors per sequence (mean over the last
     ``running_window`` batches, curriculum finished) fall below this AND a fresh validation set of
     ``validation_samples`` sequences from the full training range confirms it; > 0, bit outputs only."""
-    running_window: int = 20
+    running_window: Count = 20
     """Number of most recent training batches whose bit errors make the running estimate used by
     ``until_bit_errors`` and the curriculum; >= 1. Emptied after each curriculum step and failed
     validation, so every decision sees ``running_window`` fresh batches."""
-    validation_samples: int = 256
+    validation_samples: Count = 256
     """Sequences in the validation set that confirms ``until_bit_errors``; >= 1."""
-    curriculum: str = "none"
+    curriculum: Literal[CURRICULA] = "none"
     """``"none"``: sample lengths from the task's full training range. ``"grow"``: start with
     ``max_length = curriculum_start`` and add ``curriculum_step`` whenever the running bit errors per
     sequence fall below ``curriculum_threshold``, up to the task's ``max_length`` (bit outputs only)."""
-    curriculum_start: int = 1
+    curriculum_start: Count = 1
     """First max length of the ``"grow"`` curriculum; must lie in the task's ``[min_length, max_length]``."""
-    curriculum_step: int = 1
+    curriculum_step: Count = 1
     """How much the ``"grow"`` curriculum raises the max length at a time; >= 1."""
-    curriculum_threshold: float = 1.0
+    curriculum_threshold: Positive = 1.0
     """Running bit errors per sequence below which the ``"grow"`` curriculum raises the max length; > 0."""
-    epoch_size: int | None = None
+    epoch_size: Count | None = None
     """Sequences per epoch (bAbI: its training-set size). When set, ``agent.core.set_progress(epoch)`` is
     called with ``epoch = sequences_seen // epoch_size`` whenever it changes (MemN2N's linear start);
     ``None`` = sampled tasks have no epochs (``set_progress(0)`` is still called once); >= 1."""
-    lr_halve_epochs: int | None = None
+    lr_halve_epochs: Count | None = None
     """Halve the learning rate every this many epochs (MemN2N on bAbI: 25); needs ``epoch_size``; >= 1."""
-    log_every: int = 50
+    log_every: Count = 50
     """Append a row to ``train.csv`` every this many steps (and once at the end); >= 1. The loop reads
     nothing back from the device between rows, so this is also how often divergence is detected (a diverged
     step never changes the weights, see :func:`train`), and how often the curriculum and ``until_bit_errors``
     are checked."""
-    batch_lengths: str = "auto"
+    batch_lengths: Literal[BATCH_LENGTHS] = "auto"
     """``"mixed"``: ``task.sample`` draws each sequence's length, and the batch is padded to its longest.
     ``"same"``: every sequence of a batch has one length, that of a sequence drawn from the task
     (``task.sample(1, rng).lengths[0]``), so each sequence's length keeps the task's distribution while a
@@ -163,61 +184,70 @@ class TrainConfig:
     runs eagerly (debugging)."""
     device: str = "auto"
     """Torch device; ``"auto"`` picks CUDA when present, else the CPU."""
-    threads: int | None = None
+    threads: Count | None = None
     """``torch.set_num_threads`` for this run (restored afterwards); >= 1; ``None`` = leave as is."""
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        """Check every field; raise an error naming the field and its allowed values."""
+        """Check every field against its annotation; raise an error naming the field and its allowed values."""
         for name in ("task", "agent", "device"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise TypeError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
         if self.agent not in agents.list_agents():
             raise ValueError(f"agent must be one of {', '.join(agents.list_agents())}, got {self.agent!r}")
-        for name in ("task_kwargs", "agent_kwargs", "optimizer_kwargs"):
-            if not isinstance(getattr(self, name), dict):
-                raise TypeError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
-        check_int("seed", self.seed, 0)
-        check_int("batch_size", self.batch_size, 1)
-        if self.steps is not None:
-            check_int("steps", self.steps, 1)
-        if self.minutes is not None:
-            _check_positive("minutes", self.minutes)
+        for name, hint in _config_hints().items():
+            _check_field(name, getattr(self, name), hint)
         if self.steps is None and self.minutes is None:
             raise ValueError(
                 "steps and minutes are both None: give a step limit (steps >= 1), "
                 "a wall-clock budget (minutes > 0), or both"
             )
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        _check_positive("lr", self.lr)
-        for name in ("clip_norm", "clip_value", "until_bit_errors"):
-            if getattr(self, name) is not None:
-                _check_positive(name, getattr(self, name))
-        check_int("running_window", self.running_window, 1)
-        check_int("validation_samples", self.validation_samples, 1)
-        if self.curriculum not in CURRICULA:
-            raise ValueError(f"curriculum must be one of {', '.join(CURRICULA)}, got {self.curriculum!r}")
-        check_int("curriculum_start", self.curriculum_start, 1)
-        check_int("curriculum_step", self.curriculum_step, 1)
-        _check_positive("curriculum_threshold", self.curriculum_threshold)
-        if self.epoch_size is not None:
-            check_int("epoch_size", self.epoch_size, 1)
-        if self.lr_halve_epochs is not None:
-            check_int("lr_halve_epochs", self.lr_halve_epochs, 1)
-            if self.epoch_size is None:
-                raise ValueError("lr_halve_epochs needs epoch_size (sequences per epoch); it is None")
-        check_int("log_every", self.log_every, 1)
-        if self.batch_lengths not in BATCH_LENGTHS:
-            raise ValueError(
-                f"batch_lengths must be one of {', '.join(BATCH_LENGTHS)}, got {self.batch_lengths!r}"
-            )
-        if not isinstance(self.compile, bool):
-            raise TypeError(f"compile must be true or false, got {self.compile!r}")
-        if self.threads is not None:
-            check_int("threads", self.threads, 1)
+        if self.lr_halve_epochs is not None and self.epoch_size is None:
+            raise ValueError("lr_halve_epochs needs epoch_size (sequences per epoch); it is None")
+
+
+@functools.cache
+def _config_hints() -> dict[str, Any]:
+    """TrainConfig's field annotations, resolved, with their ``Annotated`` metadata."""
+    return typing.get_type_hints(TrainConfig, include_extras=True)
+
+
+def _split_hint(hint: Any) -> tuple[Any, bool, dict[str, Any]]:
+    """``(base type, whether None is allowed, {"ge"/"gt": bound})`` of a TrainConfig annotation."""
+    args = typing.get_args(hint)
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args
+    if optional:
+        hint = next(a for a in args if a is not type(None))
+    bounds: dict[str, Any] = {}
+    if typing.get_origin(hint) is Annotated:
+        hint, *extras = typing.get_args(hint)
+        for extra in extras:
+            for constraint in getattr(extra, "metadata", ()):  # pydantic Field(ge=...) -> [Ge(ge=...)]
+                bounds.update({k: getattr(constraint, k) for k in ("ge", "gt") if hasattr(constraint, k)})
+    return hint, optional, bounds
+
+
+def _check_field(name: str, value: Any, hint: Any) -> None:
+    """Check one TrainConfig value against its annotation, in the words of :func:`memtasks.core.check_int`."""
+    kind, optional, bounds = _split_hint(hint)
+    if value is None and optional:
+        return
+    if typing.get_origin(kind) is Literal:
+        if value not in typing.get_args(kind):
+            raise ValueError(f"{name} must be one of {', '.join(typing.get_args(kind))}, got {value!r}")
+    elif kind is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be true or false, got {value!r}")
+    elif kind is int:
+        check_int(name, value, bounds.get("ge"))
+    elif kind is float:
+        value = check_float(name, value)
+        if "gt" in bounds and value <= bounds["gt"]:
+            raise ValueError(f"{name} must be a finite number > {bounds['gt']}, got {value}")
+    elif typing.get_origin(kind) is dict and not isinstance(value, dict):
+        raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
 
 
 @dataclass
@@ -456,13 +486,6 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
 
 
 # -- helpers of the loop ---------------------------------------------------------------------------
-
-
-def _check_positive(name: str, value: Any) -> float:
-    value = check_float(name, value)
-    if value <= 0.0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
 
 
 @contextmanager
@@ -717,57 +740,48 @@ def _optional(kind: type) -> Any:
     return convert
 
 
+_FLAG_NAMES = {"clip_norm": "--clip"}
+"""Flags that are not ``--`` + the field's name with dashes."""
+
+
+def _flag_help(doc: str) -> str:
+    """A field's docstring as plain text for ``--help`` (no reST markup; ``%`` escaped for argparse)."""
+    doc = re.sub(r":\w+:`~?([^`]*)`", r"\1", doc).replace("``", "")
+    return " ".join(doc.split()).replace("%", "%%")
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    """One flag per :class:`TrainConfig` field: its type, choices and help come from the field's annotation
+    and docstring, so a new field is a new flag."""
+    fields = TypeAdapter(TrainConfig).json_schema()["properties"]  # the docstrings, as descriptions
+    docs = {name: spec.get("description", "") for name, spec in fields.items()}
     parser = argparse.ArgumentParser(
         prog="memtasks train",
         description="Train one agent on one task; writes train.csv, model.pt and result.json to --out.",
         argument_default=argparse.SUPPRESS,  # unset flags keep TrainConfig's defaults
     )
-
-    def add(flag: str, help: str, **kwargs: Any) -> None:
-        dest = flag.lstrip("-").replace("-", "_")
-        dest = {"clip": "clip_norm"}.get(dest, dest)
-        if dest in defaults:
-            help += f" (default: {defaults[dest]})"
-        parser.add_argument(flag, dest=dest, help=help, **kwargs)
-
-    add("--task", "task id, e.g. memtasks/Copy-v0", required=True)
-    add("--agent", f"agent name: {', '.join(agents.list_agents())}", required=True)
-    add("--seed", "seed of the data stream and the initialisation", type=int)
-    add("--task-kwargs", "task arguments, JSON or key=val,... (e.g. bits=8,max_length=20)", type=str)
-    add("--agent-kwargs", "agent config overrides, JSON or key=val,...", type=str)
-    add("--batch-size", "sequences per step", type=int)
-    add("--steps", "max optimizer steps, or 'none'; none when only --minutes is given", type=_optional(int))
-    add("--minutes", "wall-clock budget in minutes, or 'none'", type=_optional(float))
-    add("--optimizer", "optimizer", choices=OPTIMIZERS)
-    add("--optimizer-kwargs", "extra optimizer arguments, JSON or key=val,...", type=str)
-    add("--lr", "learning rate", type=float)
-    add("--clip", "gradient-norm clipping, or 'none'", type=_optional(float), metavar="CLIP")
-    add("--clip-value", "elementwise gradient clipping (paper: 10), or 'none'", type=_optional(float))
-    add(
-        "--until-bit-errors",
-        "stop once running train and validation bit errors per sequence are below this, or 'none'",
-        type=_optional(float),
-    )
-    add("--running-window", "batches in the running bit-error estimate", type=int)
-    add("--validation-samples", "sequences that confirm --until-bit-errors", type=int)
-    add("--curriculum", "length curriculum", choices=CURRICULA)
-    add("--curriculum-start", "first max length of the grow curriculum", type=int)
-    add("--curriculum-step", "max-length increment of the grow curriculum", type=int)
-    add("--curriculum-threshold", "running bit errors per sequence that trigger growth", type=float)
-    add("--epoch-size", "sequences per epoch (calls the core's set_progress), or 'none'", type=_optional(int))
-    add("--lr-halve-epochs", "halve the lr every this many epochs, or 'none'", type=_optional(int))
-    add("--log-every", "steps between rows of train.csv (and divergence/convergence checks)", type=int)
-    add("--batch-lengths", "same: one length per batch (no padding); mixed: per sequence; auto: the agent's choice",
-        choices=BATCH_LENGTHS)
-    add(
-        "--compile",
-        "fast path: torch.compile the core's step (--no-compile: eager, for debugging)",
-        action=argparse.BooleanOptionalAction,
-    )
-    add("--device", "torch device: auto, cpu, cuda, ...", type=str)
-    add("--threads", "torch.set_num_threads for the run, or 'none'", type=_optional(int))
+    for spec in dataclasses.fields(TrainConfig):
+        flag = _FLAG_NAMES.get(spec.name, "--" + spec.name.replace("_", "-"))
+        kind, optional, _ = _split_hint(_config_hints()[spec.name])
+        help = _flag_help(docs[spec.name])
+        options: dict[str, Any] = {"metavar": flag[2:].upper()} if spec.name in _FLAG_NAMES else {}
+        if typing.get_origin(kind) is Literal:
+            options["choices"] = typing.get_args(kind)
+        elif kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(kind) is dict:
+            help += " On the command line: JSON or key=value,..."
+        elif kind is not str:
+            options["type"] = _optional(kind) if optional else kind
+            help += " On the command line: 'none' for None." if optional else ""
+        if spec.name == "agent":
+            help += f" Agents: {', '.join(agents.list_agents())}."
+        if spec.name == "steps":
+            help += " Only --minutes given: no step limit."
+        if spec.default is not dataclasses.MISSING:
+            help += f" (default: {spec.default})"
+        required = spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
+        parser.add_argument(flag, dest=spec.name, help=help, required=required, **options)
     parser.add_argument("--out", required=True, help="output folder (created if missing)")
     parser.add_argument("--no-progress", action="store_true", default=False, help="hide the progress bar")
     return parser

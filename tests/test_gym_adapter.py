@@ -33,6 +33,10 @@ SMALL = {
     "embedding_size": 8,
     "memory_size": 4,
     "hops": 2,
+    "d_model": 8,
+    "num_heads": 2,
+    "ff_size": 16,
+    "dropout": 0.0,  # the test compares an episode with a forward pass in training mode
 }
 """Small sizes for any agent; each agent takes the keys its config has."""
 

@@ -349,6 +349,23 @@ def test_cli_train_bad_arguments_exit_2(tmp_path, capsys):
     assert "batch_size must be an integer in [1, inf], got 0" in capsys.readouterr().err
 
 
+def test_cli_flags_come_from_the_config_fields_and_their_docstrings():
+    import dataclasses
+
+    from agents.optim import OPTIMIZERS
+    from benchmarks.train import _build_parser
+
+    actions = {a.dest: a for a in _build_parser()._actions}
+    for spec in dataclasses.fields(TrainConfig):  # a new field is a new flag, with its docstring as help
+        assert spec.name in actions, spec.name
+        assert len(actions[spec.name].help) > 20, spec.name
+    assert actions["clip_norm"].option_strings == ["--clip"] and actions["clip_norm"].metavar == "CLIP"
+    assert actions["lr"].option_strings == ["--lr"] and "Learning rate" in actions["lr"].help
+    assert tuple(actions["optimizer"].choices) == OPTIMIZERS and "(default: adam)" in actions["optimizer"].help
+    assert actions["task"].required and actions["agent"].required and not actions["seed"].required
+    assert actions["steps"].type("none") is None and actions["steps"].type("7") == 7
+
+
 def test_parse_kwargs():
     assert parse_kwargs("bits=8,name=lstm,flag=true,x=null,f=0.5") == {
         "bits": 8, "name": "lstm", "flag": True, "x": None, "f": 0.5
