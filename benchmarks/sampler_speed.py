@@ -111,7 +111,8 @@ def _bit_tasks() -> tuple[list[tuple[str, Task]], list[str]]:
     return tasks, skipped
 
 
-def _machine() -> str:
+def machine_description() -> str:
+    """CPU model, logical cores and platform, for the header of a benchmark report."""
     cpu = platform.processor()
     if not cpu or cpu in ("x86_64", "aarch64"):  # Linux often gives only the architecture
         try:
@@ -119,7 +120,7 @@ def _machine() -> str:
                 cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
         except OSError:
             pass
-    return f"{cpu or 'unknown CPU'}, {os.cpu_count()} logical cores (nproc), {platform.platform()}"
+    return f"{cpu or 'unknown CPU'}, {os.cpu_count()} logical cores (os.cpu_count()), {platform.platform()}"
 
 
 def _report(results: list[SpeedResult], skipped: list[str], command: str) -> str:
@@ -128,7 +129,7 @@ def _report(results: list[SpeedResult], skipped: list[str], command: str) -> str
         "",
         f"- command: `{command}`",
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- machine: {_machine()}",
+        f"- machine: {machine_description()}",
         f"- python {platform.python_version()}, numpy {np.__version__}, one process "
         "(numpy sampling is single-threaded)",
         "- frames = B x T (padded steps) per `task.sample` call; median over runs, "

@@ -39,6 +39,7 @@ import gymnasium  # noqa: E402
 import numpy as np  # noqa: E402
 
 import memtasks  # noqa: E402
+from benchmarks.sampler_speed import machine_description  # noqa: E402
 from memtasks.core import check_int  # noqa: E402
 
 __all__ = ["main", "time_steps"]
@@ -71,17 +72,6 @@ def _time_sampling(task: Any) -> dict[str, float]:
 
     task.sample = timed
     return totals
-
-
-def _machine() -> str:
-    cpu = platform.processor()
-    if not cpu or cpu in ("x86_64", "aarch64"):  # Linux often gives only the architecture
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-        except OSError:
-            pass
-    return f"{cpu or 'unknown CPU'}, {os.cpu_count()} logical cores (os.cpu_count()), {platform.platform()}"
 
 
 def _load() -> str:
@@ -152,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- command: `{command.strip()}` (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})",
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- machine: {_machine()}; load average at the end {_load()}",
+        f"- machine: {machine_description()}; load average at the end {_load()}",
         f"- python {platform.python_version()}, numpy {np.__version__}, gymnasium {gymnasium.__version__}, one process",
         f"- task {env_id}, {n} sub-envs, {args.steps} steps per round (random actions drawn in advance), "
         f"{args.rounds} alternating rounds, {wall:.1f} s timed in all; autoresets count as steps",

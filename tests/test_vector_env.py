@@ -226,3 +226,13 @@ def test_bad_arguments() -> None:
         envs.step(np.zeros((3, 7), np.int8))
     with pytest.raises(ValueError, match="actions"):
         envs.step(np.zeros(8, np.int8))
+
+
+def test_vector_speed_benchmark_smoke(tmp_path) -> None:
+    """The benchmark runs end to end on a tiny set-up and writes its report (numbers are not checked)."""
+    from benchmarks.vector_speed import main
+
+    out = tmp_path / "vector_env.md"
+    assert main(["--num-envs", "4", "--steps", "5", "--rounds", "1", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "SyncVectorEnv" in text and "Ratio native / sync" in text
