@@ -31,6 +31,8 @@ SMALL_CONFIGS: dict[str, dict[str, Any]] = {
     "ntm": {"controller_size": 8, "memory_rows": 8, "memory_width": 4},
     # memory_size below the sequence lengths, so stepping past the window is tested
     "memn2n": {"embedding_size": 8, "memory_size": 4, "hops": 2},
+    "dnc": {"controller_size": 8, "memory_rows": 8, "memory_width": 4},
+    "transformer": {"d_model": 16, "num_layers": 2, "num_heads": 2, "ff_size": 32},
 }
 
 TOKEN_SPEC = TaskSpec(

@@ -36,6 +36,7 @@ SMALL: dict[str, dict] = {
         "lr": 3e-2,
     },
     "memn2n": {"agent_kwargs": {"embedding_size": 32}, "steps": 150, "lr": 1e-2},
+    "dnc": {"agent_kwargs": {"controller_size": 64, "memory_rows": 16, "memory_width": 8}, "steps": 400, "lr": 1e-2},
     "transformer": {
         "agent_kwargs": {"d_model": 32, "num_layers": 2, "num_heads": 4, "ff_size": 64, "dropout": 0.0},
         "steps": 150,
@@ -43,7 +44,7 @@ SMALL: dict[str, dict] = {
     },
 }
 DEFAULT = {"agent_kwargs": {}, "steps": 300, "lr": 1e-2}
-SLOW = {"ntm"}  # > 10 s on a busy CPU (steps through time in Python)
+SLOW = {"ntm", "dnc"}  # > 10 s on a busy CPU (steps through time in Python)
 
 
 def _agents():
