@@ -111,18 +111,20 @@ def evaluate_frozen(
         lengths: The test set's lengths to score (``-1``: its training-range set); ``None``: all of them.
 
     Returns:
-        The same DataFrame as :func:`evaluate`.
+        The same DataFrame as :func:`evaluate`, plus ``bit_accuracy`` rows for bit tasks (the fraction of
+        scored bits that are right: the suite's per-bit accuracy).
     """
     batch_size = check_int("batch_size", batch_size, 1)
     chosen = test_set.lengths if lengths is None else [int(n) for n in lengths]
     missing = [n for n in chosen if n not in test_set.batches]
     if missing:
         raise ValueError(f"lengths {missing} are not in the test set of {test_set.task} (it has {test_set.lengths})")
-    return _score(agent, task, ((n, test_set.batches[n]) for n in chosen), batch_size)
+    return _score(agent, task, ((n, test_set.batches[n]) for n in chosen), batch_size, per_bit=True)
 
 
-def _score(agent: nn.Module, task: Task, batches, batch_size: int) -> pd.DataFrame:
-    """Run ``agent`` over ``(length, batch)`` pairs in chunks and score each length's batch once."""
+def _score(agent: nn.Module, task: Task, batches, batch_size: int, per_bit: bool = False) -> pd.DataFrame:
+    """Run ``agent`` over ``(length, batch)`` pairs in chunks and score each length's batch once; with
+    ``per_bit`` (bit tasks) add ``bit_accuracy``, the fraction of the batch's scored bits that are right."""
     params = list(agent.parameters())
     device = params[0].device if params else torch.device("cpu")
     rows = []
@@ -138,7 +140,11 @@ def _score(agent: nn.Module, task: Task, batches, batch_size: int) -> pd.DataFra
                         for i in range(0, samples, batch_size)
                     ]
                 )
-            for metric, value in task.score(logits, batch).items():
+            scores = task.score(logits, batch)
+            if per_bit and task.spec.output_kind == "bits":
+                scored_bits = float(batch.mask.sum()) * task.spec.output_size / samples  # per sequence
+                scores["bit_accuracy"] = 1.0 - scores["bit_errors"] / scored_bits if scored_bits else float("nan")
+            for metric, value in scores.items():
                 rows.append({"length": length, "metric": metric, "value": float(value), "samples": samples})
     finally:
         agent.train(was_training)

@@ -298,6 +298,31 @@ class Override:
 
 
 @dataclass(frozen=True)
+class SuiteTestSet:
+    """A suite's frozen test set of one task (``[suite.tasks."<task>"]``), its file checked when loaded."""
+
+    suite: str
+    """The suite's name."""
+    version: int
+    """The suite's version."""
+    path: str
+    """The ``.npz`` file (absolute)."""
+    sha256: str
+    """Its SHA-256, as the suite records it."""
+    in_distribution: tuple[int, ...]
+    """Test lengths inside the training range."""
+    out_of_distribution: tuple[int, ...]
+    """Test lengths beyond it."""
+
+    def describe(self) -> dict[str, Any]:
+        """What identifies the protocol (no local path: the same suite on another machine matches)."""
+        return {
+            "suite": self.suite, "version": self.version, "file": Path(self.path).name, "sha256": self.sha256,
+            "in_distribution": list(self.in_distribution), "out_of_distribution": list(self.out_of_distribution),
+        }
+
+
+@dataclass(frozen=True)
 class Cell:
     """One (task, agent, seed) of an experiment, fully resolved: what to train and how to evaluate it."""
 
@@ -323,11 +348,17 @@ class Cell:
     """The task's training range ``(min_length, max_length)`` as built (defaults included)."""
     num_parameters: int
     """Parameter count of the agent built for this task (known before training)."""
+    lr_grid: bool = False
+    """Whether the experiment has a learning-rate grid (``lrs``); the cell's name then carries its lr."""
+    test_set: SuiteTestSet | None = None
+    """The frozen test set of the cell's task, when the experiment is a suite (``[suite]``)."""
 
     @property
     def name(self) -> str:
-        """Folder name of the cell, ``<task>__<agent>__seed<k>`` (task without its namespace)."""
-        return f"{path_safe(short_task_id(self.task))}__{self.agent}__seed{self.seed}"
+        """Folder name of the cell, ``<task>__<agent>__seed<k>`` (task without its namespace), with
+        ``__lr<lr>`` before the seed in an experiment with a learning-rate grid."""
+        lr = f"__lr{self.train.lr:g}" if self.lr_grid else ""
+        return f"{path_safe(short_task_id(self.task))}__{self.agent}{lr}__seed{self.seed}"
 
     def identity(self) -> dict[str, Any]:
         """Everything that determines the cell's results, resolved (:func:`benchmarks.provenance.cell_identity`):
@@ -335,9 +366,12 @@ class Cell:
         and the agent's modules. Not the experiment's name or threads."""
         from benchmarks.provenance import cell_identity
 
+        evaluation = {**dataclasses.asdict(self.eval), "lengths": list(self.eval.lengths)}
+        if self.test_set is not None:  # only then: the fingerprints of other experiments stay as they were
+            evaluation["test_set"] = self.test_set.describe()
         return cell_identity(
             self.task, self.task_kwargs, self.agent_name, self.agent_kwargs, self.seed,
-            dataclasses.asdict(self.train), {**dataclasses.asdict(self.eval), "lengths": list(self.eval.lengths)},
+            dataclasses.asdict(self.train), evaluation,
         )
 
     def fingerprint(self) -> str:
@@ -382,6 +416,8 @@ class Cell:
             "num_parameters": self.num_parameters,
             "fingerprint": self.fingerprint(),
             "identity": self.identity(),
+            "lr": self.train.lr,
+            **({"suite": self.test_set.describe()} if self.test_set is not None else {}),
         }
 
 
@@ -414,6 +450,11 @@ class Experiment:
 # -- loading ------------------------------------------------------------------------------------------
 
 
+def _canonical_task(task_id: str) -> str:
+    """``"Copy-v0"`` or ``"memtasks/Copy-v0"`` -> ``"memtasks/Copy-v0"``."""
+    return task_id if task_id.startswith("memtasks/") else f"memtasks/{task_id}"
+
+
 def short_task_id(task_id: str) -> str:
     """``"memtasks/Copy-v0"`` -> ``"Copy-v0"``."""
     return task_id.split("/", 1)[1] if "/" in task_id else task_id
@@ -424,11 +465,13 @@ def path_safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]", "_", text)
 
 
-def load_experiment(path: str | Path) -> Experiment:
+def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Experiment:
     """Read, check and resolve an experiment file (schema: the module docstring).
 
     Args:
         path: A ``.toml`` file.
+        overrides: ``"dotted.key=VALUE"`` strings (VALUE in TOML syntax) that replace keys of the file before
+            it is checked, e.g. ``["train.steps=300", "seeds=[0, 1]"]`` (``memtasks run --set``).
 
     Returns:
         The :class:`Experiment`, with every cell resolved and every task and agent test-built.
@@ -445,7 +488,28 @@ def load_experiment(path: str | Path) -> Experiment:
         raise ExperimentError(path, "", "no such experiment file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentError(path, "", f"not valid TOML: {exc}") from None
+    for text in overrides or []:
+        _apply_override(path, data, text)
     return _Loader(path).experiment(data)
+
+
+def _apply_override(path: Path, data: dict[str, Any], text: str) -> None:
+    """Set ``data[a][b]... = value`` from ``"a.b=value"`` (value parsed as TOML)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ExperimentError(path, "--set", f"expected KEY=VALUE (e.g. train.steps=300), got {text!r}")
+    try:
+        value = tomllib.loads(f"value = {raw.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        raise ExperimentError(path, key, f"--set value {raw.strip()!r} is not a TOML value (strings need quotes)")
+    *parents, last = [part.strip('"') for part in re.findall(r'"[^"]*"|[^.]+', key)]
+    table = data
+    for part in parents:
+        table = table.setdefault(part, {})
+        if not isinstance(table, dict):
+            raise ExperimentError(path, key, f"--set: {part!r} is not a table")
+    table[last] = value
 
 
 def _key(*parts: str) -> str:
@@ -512,6 +576,36 @@ def _distinct(seeds: list[int]) -> list[int]:
     return seeds
 
 
+def _distinct_lrs(lrs: list[float] | None) -> list[float] | None:
+    if lrs is not None and (not lrs or len(set(lrs)) != len(lrs)):
+        raise _problem(f"must be a non-empty list of distinct learning rates > 0, got {lrs}")
+    return lrs
+
+
+class _SuiteTask(_Table):
+    """One task of a ``[suite]``: its frozen test set and which of its lengths are in and out of distribution."""
+
+    file: str
+    """the test set (.npz), relative to the experiment file's folder"""
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    """the file's SHA-256 (64 lowercase hex digits); a file with another checksum is refused"""
+    in_distribution: list[Annotated[int, Field(ge=1)]]
+    """test lengths inside the training range"""
+    out_of_distribution: list[Annotated[int, Field(ge=1)]]
+    """test lengths beyond it (the OOD score averages over these)"""
+
+
+class _Suite(_Table):
+    """The ``[suite]`` table: a named, versioned protocol with frozen test sets."""
+
+    name: Annotated[str, AfterValidator(_folder_name)]
+    """the suite's name, e.g. memtasks-v1"""
+    version: Annotated[int, Field(ge=1)]
+    """its version; only cells of one suite version and protocol are ranked together"""
+    tasks: dict[str, _SuiteTask]
+    """per task id, its test set"""
+
+
 class _File(_Table):
     """The top level of an experiment file (the module docstring shows every key)."""
 
@@ -525,6 +619,9 @@ class _File(_Table):
     tasks: dict[str, dict[str, Any]] = {}
     agents: dict[str, dict[str, Any]] = {}
     override: dict[str, dict[str, dict[str, Any]]] = {}
+    lrs: Annotated[list[Annotated[float, Field(gt=0)]] | None, AfterValidator(_distinct_lrs)] = None
+    """a learning-rate grid: every cell is run at each of these (its train.lr), named ...__lr<lr>__seed<k>"""
+    suite: _Suite | None = None
 
 
 @functools.cache
@@ -670,10 +767,12 @@ class _Loader:
         base_eval = EvalSettings(**evaluation)
         built = _BuildCache(self)
         seeds = tuple(top.seeds)
+        test_sets = self.suite(top.suite, tasks) if top.suite is not None else {}
         cells = []
         for task in tasks:
             for agent in agents:
-                cells.extend(self.cells(top.name, seeds, task, agent, train, evaluation, overrides, built))
+                cells.extend(self.cells(top.name, seeds, task, agent, train, evaluation, overrides, built,
+                                        lrs=top.lrs, test_set=test_sets.get(task.task_id)))
         return Experiment(
             name=top.name,
             description=top.description,
@@ -790,6 +889,33 @@ class _Loader:
                 out.append(Override(task_id, label, train, evaluation, dict(task_kw), dict(agent_kw)))
         return out
 
+    def suite(self, suite: _Suite, tasks: list[TaskEntry]) -> dict[str, SuiteTestSet]:
+        """Check the ``[suite]`` table against the tasks and the files (checksums, lengths); per task id its set."""
+        from benchmarks.testsets import TestSetError, load_test_set
+
+        entries = {_canonical_task(k): (k, v) for k, v in suite.tasks.items()}
+        ids = [t.task_id for t in tasks]
+        for task_id in ids:
+            if task_id not in entries:
+                self.fail("suite.tasks", f'task {task_id} has no frozen test set; add [suite.tasks."{task_id}"]')
+        out = {}
+        for task_id, (key, entry) in entries.items():
+            where = _key("suite", "tasks", key)
+            if task_id not in ids:
+                self.fail(where, f"{task_id} is not one of the experiment's tasks ({', '.join(ids)})")
+            path = (self.path.parent / entry.file).resolve()
+            try:
+                frozen = load_test_set(path, entry.sha256)
+            except TestSetError as exc:
+                self.fail(f"{where}.file", str(exc))
+            wanted = set(entry.in_distribution) | set(entry.out_of_distribution)
+            missing = sorted(wanted - set(frozen.lengths))
+            if missing:
+                self.fail(where, f"lengths {missing} are not in {entry.file} (it has {frozen.lengths})")
+            out[task_id] = SuiteTestSet(suite.name, suite.version, str(path), entry.sha256,
+                                        tuple(entry.in_distribution), tuple(entry.out_of_distribution))
+        return out
+
     def cells(
         self,
         experiment: str,
@@ -800,6 +926,8 @@ class _Loader:
         evaluation: dict[str, Any],
         overrides: list[Override],
         built: _BuildCache,
+        lrs: list[float] | None = None,
+        test_set: SuiteTestSet | None = None,
     ) -> list[Cell]:
         """Resolve the cells of one (task, agent) by applying the matching overrides in precedence order."""
         layers = [
@@ -823,6 +951,8 @@ class _Loader:
         settings = _train_settings(train_kw, steps_given)
         if settings.steps is None and settings.minutes is None:
             self.fail("train.steps", f"{where} have no budget: steps and minutes are both off; set one of them")
+        if test_set is not None and not eval_kw.get("lengths"):  # a suite: the frozen lengths
+            eval_kw["lengths"] = tuple(sorted(set(test_set.in_distribution) | set(test_set.out_of_distribution)))
         lengths = tuple(eval_kw.get("lengths", ()))
         if not lengths:
             self.fail(
@@ -852,7 +982,10 @@ class _Loader:
                 eval=evaluation_settings,
                 train_range=(int(task_obj.min_length), int(task_obj.max_length)),
                 num_parameters=num_parameters,
+                lr_grid=lrs is not None,
+                test_set=test_set,
             )
+            for settings in ([settings] if lrs is None else [dataclasses.replace(settings, lr=lr) for lr in lrs])
             for seed in seeds
         ]
         try:  # TrainConfig's own checks, so that nothing the trainer refuses reaches a worker

@@ -28,6 +28,8 @@ experiment      str        experiment name (``name`` in the file, default its st
 task            str        task id, ``memtasks/<Name>-vN``
 agent           str        agent label (the ``[agents.<label>]`` table)
 seed            int        training seed
+lr              float      the cell's learning rate (a grid's axis with ``lrs``; empty in files written
+                           before the column existed)
 phase           str        ``train`` (a row of train.csv) or ``eval`` (a row of eval.csv)
 step            int        optimisation steps done; for ``eval`` rows, the final step of training
 sequences_seen  int        training sequences seen (``step * batch_size``); ``eval``: the final count
@@ -97,6 +99,7 @@ RUNS_COLUMNS: tuple[str, ...] = (
     "task",
     "agent",
     "seed",
+    "lr",
     "phase",
     "step",
     "sequences_seen",
@@ -118,6 +121,7 @@ _DTYPES = {
     "task": "string",
     "agent": "string",
     "seed": "int64",
+    "lr": "float64",
     "phase": "string",
     "step": "int64",
     "sequences_seen": "int64",
@@ -215,6 +219,7 @@ def cell_rows(record: Mapping[str, Any], cell_dir: str | Path) -> pd.DataFrame:
     rows = pd.concat(parts, ignore_index=True)
     for key in ("experiment", "task", "agent", "seed"):
         rows[key] = record[key]
+    rows["lr"] = record.get("lr", record.get("train", {}).get("lr"))
     return _typed(rows[list(RUNS_COLUMNS)])
 
 
@@ -272,6 +277,8 @@ def read_runs(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file; run the experiment first (memtasks run FILE)")
     frame = pd.read_csv(path, keep_default_na=True)
+    if "lr" not in frame.columns:  # written before the column existed
+        frame.insert(frame.columns.get_loc("seed") + 1 if "seed" in frame.columns else 0, "lr", float("nan"))
     missing = [c for c in RUNS_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; runs.csv has columns {', '.join(RUNS_COLUMNS)}")

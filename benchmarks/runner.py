@@ -263,7 +263,19 @@ def _evaluate_cell(cell: Cell, cell_dir: Path, evaluate: Any) -> dict[str, Any]:
     try:
         agent, _, _ = load_checkpoint(cell_dir / "model.pt", device=cell.train.device)
         task = memtasks.make_task(cell.task, **cell.task_kwargs)
-        sweep = evaluate(agent, task, list(cell.eval.lengths), cell.eval.samples, cell.eval.seed, cell.eval.batch_size)
+        if cell.test_set is None:
+            sweep = evaluate(agent, task, list(cell.eval.lengths), cell.eval.samples, cell.eval.seed,
+                             cell.eval.batch_size)
+        else:  # a suite: validation on sampled training-range sequences (length -1), test on the frozen set
+            import pandas as pd
+
+            from benchmarks.evaluate import evaluate_frozen
+            from benchmarks.testsets import load_test_set
+
+            frozen = load_test_set(cell.test_set.path, cell.test_set.sha256)
+            validation = evaluate(agent, task, None, cell.eval.samples, cell.eval.seed, cell.eval.batch_size)
+            test = evaluate_frozen(agent, task, frozen, list(cell.eval.lengths), cell.eval.batch_size)
+            sweep = pd.concat([validation, test], ignore_index=True)
     except Exception as exc:
         return {
             "status": "failed",
@@ -849,12 +861,18 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--retry-failed", action="store_true", help="redo cells recorded as failed")
     parser.add_argument("--no-plots", action="store_true", help="skip drawing the plots")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars or per-cell lines")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="change one key of the file before it is checked, VALUE in TOML syntax, e.g. --set train.steps=300 "
+        "--set 'seeds=[0, 1]' (repeatable; the cells' records and fingerprints carry the result)",
+    )
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
     try:
+        experiment = load_experiment(args.experiment, overrides=args.set) if args.set else args.experiment
         summary = run_experiment(
-            args.experiment,
+            experiment,
             args.out,
             workers=args.workers,
             progress=not args.no_progress,

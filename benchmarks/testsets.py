@@ -175,3 +175,30 @@ def load_test_set(path: str | Path, sha256: str | None) -> TestSet:
         batches[int(length)] = Batch(arrays[prefix + "inputs"], arrays[prefix + "targets"], arrays[prefix + "mask"],
                                      arrays[prefix + "lengths"], extras)
     return TestSet(meta["task"], meta["task_kwargs"], meta["seed"], meta["samples"], batches)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.testsets --task ID [--task-kwargs JSON] --lengths 5,10 --samples N --seed S --out F``:
+    build a frozen test set, write it, print its SHA-256 (to record in a suite's ``[suite.tasks]``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.testsets", description=main.__doc__)
+    parser.add_argument("--task", required=True, help="task id, e.g. memtasks/Copy-v0")
+    parser.add_argument("--task-kwargs", default="{}", help="task arguments as JSON (default {})")
+    parser.add_argument("--lengths", required=True, help="comma-separated test lengths")
+    parser.add_argument("--samples", type=int, required=True, help="sequences per length")
+    parser.add_argument("--seed", type=int, required=True, help="seed (benchmarks.evaluate.eval_rng)")
+    parser.add_argument("--out", required=True, help="the .npz to write")
+    args = parser.parse_args(argv)
+    try:
+        kwargs = json.loads(args.task_kwargs)
+        lengths = [int(n) for n in args.lengths.split(",") if n.strip()]
+        sha = save_test_set(build_test_set(args.task, kwargs, lengths, args.samples, args.seed), args.out)
+    except (ValueError, TypeError) as exc:
+        parser.error(str(exc))
+    print(f"{args.out}  sha256 {sha}  ({Path(args.out).stat().st_size:,} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
