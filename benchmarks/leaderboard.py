@@ -32,8 +32,10 @@ the table still ranks the agents, over all test lengths.
 from __future__ import annotations
 
 import argparse
-import sys
+import hashlib
+import json
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,9 @@ __all__ = [
     "cli",
     "experiment_leaderboard",
     "merge_leaderboards",
+    "protocol_hash",
+    "suite_leaderboard",
+    "suite_scores",
     "score_for",
     "task_table",
     "write_leaderboard",
@@ -318,6 +323,116 @@ def write_leaderboard(results_dir: str | Path) -> Path:
     return write_text_atomic(results_dir / LEADERBOARD_FILE, experiment_leaderboard(results_dir))
 
 
+# -- suites: in-distribution and OOD scores, best of N and mean ± sd ------------------------------------------
+
+
+def protocol_hash(cell: dict[str, Any], lrs: Sequence[float], seeds: Sequence[int]) -> str:
+    """Hash of what must be equal for two cells to be ranked together: the suite (name, version, test set
+    checksum, length groups), the task and its resolved configuration, the training settings but the
+    learning rate, the evaluation settings, and the grid (learning rates and seeds: the N of best-of-N)."""
+    identity = cell.get("identity") or {}
+    train = {k: v for k, v in (identity.get("train") or cell.get("train") or {}).items() if k != "lr"}
+    payload = {
+        "suite": cell.get("suite"),
+        "task": cell.get("task"),
+        "task_config": identity.get("task_config", cell.get("task_kwargs")),
+        "train": train,
+        "eval": identity.get("eval", cell.get("eval")),
+        "lrs": sorted(float(x) for x in lrs),
+        "seeds": sorted(int(x) for x in seeds),
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def suite_scores(root: str | Path) -> pd.DataFrame:
+    """One row per finished, evaluated suite cell under ``root`` (every experiment folder with a runs.csv):
+    ``suite, version, protocol, experiment, task, agent, lr, seed, validation, in_distribution,
+    out_of_distribution``. ``validation`` is the cell's score on sequences sampled from its training range
+    (bit errors per sequence, lower is better); the other two are mean per-bit accuracies over the suite's
+    length groups of the frozen test set."""
+    records = []
+    for folder in _experiment_dirs(Path(root)):
+        manifest = read_manifest(folder)
+        cells = [c for c in (manifest or {}).get("cells", []) if c.get("suite")]
+        if not cells:
+            continue
+        runs = read_runs(folder)
+        evals = runs[runs["phase"] == "eval"]
+        grid: dict[str, tuple[set[float], set[int]]] = {}
+        for c in cells:
+            lrs, seeds = grid.setdefault(c["task"], (set(), set()))
+            lrs.add(float(c["lr"]))
+            seeds.add(int(c["seed"]))
+        for c in cells:
+            if c.get("status") not in ("ok", "converged"):
+                continue
+            mine = evals[(evals["task"] == c["task"]) & (evals["agent"] == c["agent"]) & (evals["seed"] == c["seed"])
+                         & np.isclose(evals["lr"].astype(float), float(c["lr"]))]
+            value = mine.set_index(["metric", "length"])["value"]
+
+            def mean_accuracy(lengths: list[int]) -> float:
+                got = [value.get(("bit_accuracy", n)) for n in lengths]
+                return float(np.mean(got)) if got and all(v is not None for v in got) else float("nan")
+
+            suite = c["suite"]
+            lrs, seeds = grid[c["task"]]
+            records.append({
+                "suite": suite["suite"], "version": suite["version"],
+                "protocol": protocol_hash(c, sorted(lrs), sorted(seeds)),
+                "experiment": (manifest or {}).get("name", folder.name), "task": c["task"], "agent": c["agent"],
+                "lr": float(c["lr"]), "seed": int(c["seed"]),
+                "budget": f"{c['train'].get('steps')} steps x {c['train'].get('batch_size')} sequences",
+                "validation": float(value.get(("bit_errors", -1), float("nan"))),
+                "in_distribution": mean_accuracy(suite["in_distribution"]),
+                "out_of_distribution": mean_accuracy(suite["out_of_distribution"]),
+            })
+    return pd.DataFrame(records)
+
+
+def _pct(x: float) -> str:
+    return "—" if not math.isfinite(x) else f"{100 * x:.1f}"
+
+
+def suite_leaderboard(scores: pd.DataFrame) -> str:
+    """Markdown: per (suite, version, protocol) and task, a row per agent with the best of N and mean ± sd."""
+    lines = []
+    for (suite, version, protocol), group in scores.groupby(["suite", "version", "protocol"], sort=True):
+        experiments = ", ".join(f"`{e}`" for e in sorted(group["experiment"].unique()))
+        budgets = ", ".join(sorted(group["budget"].unique()))
+        lines += [f"## {suite} v{version}, protocol `{protocol}` ({experiments}; budget per cell: {budgets})", ""]
+        for task, rows in group.groupby("task", sort=False):
+            body = []
+            for agent, cells in rows.groupby("agent", sort=False):
+                cells = cells.dropna(subset=["validation"])
+                if cells.empty:
+                    continue
+                best = cells.loc[cells["validation"].idxmin()]  # selected on validation, never on test
+                by_lr = cells.groupby("lr")["validation"].mean()
+                best_lr = float(by_lr.idxmin())
+                at_lr = cells[np.isclose(cells["lr"], best_lr)]
+
+                def spread(column: str) -> str:
+                    values = at_lr[column].to_numpy() * 100
+                    sd = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+                    return f"{np.mean(values):.1f} ± {sd:.1f}" if math.isfinite(sd) else f"{np.mean(values):.1f}"
+
+                body.append((-float(best["out_of_distribution"]), [
+                    f"`{agent}`", str(len(cells)),
+                    _pct(best["in_distribution"]), _pct(best["out_of_distribution"]),
+                    f"lr {best['lr']:g}, seed {int(best['seed'])} (validation {best['validation']:.3g})",
+                    f"{best_lr:g}", spread("in_distribution"), spread("out_of_distribution") + f" (n={len(at_lr)})",
+                ]))
+            body.sort(key=lambda entry: entry[0] if math.isfinite(entry[0]) else 0.0)
+            header = ["rank", "agent", "N", "best of N: ID %", "best of N: OOD %", "best-of-N cell",
+                      "best lr (mean validation)", "mean ± sd at best lr: ID %", "mean ± sd at best lr: OOD %"]
+            lines += [
+                f"### {task.split('/', 1)[-1]} (`{task}`)", "",
+                _markdown_table(header, [[str(i), *cells] for i, (_, cells) in enumerate(body, start=1)]), "",
+            ]
+    return "\n".join(lines)
+
+
 # -- merging experiments --------------------------------------------------------------------------------------
 
 
@@ -366,12 +481,29 @@ def merge_leaderboards(root: str | Path) -> Path:
                         ],
                     )
                 )
+    scores = suite_scores(root)
+    suite_lines: list[str] = []
+    if not scores.empty:
+        suite_lines = [
+            "## Suites (the canonical ranking)",
+            "",
+            "Scores are per-bit accuracy in % on the suite's frozen test sets (`benchmarks/testsets.py`), the mean "
+            "over its in-distribution (ID) and out-of-distribution (OOD) test lengths; higher is better. "
+            "**Best of N**: the one cell (of N = learning rates x seeds) with the lowest bit errors on sequences "
+            "sampled from its training range (validation), and its test scores: selected on validation, never on "
+            "test. **Mean ± sd**: over the seeds at the learning rate with the best mean validation. Only cells "
+            "with the same suite version and protocol hash (task settings, budget, evaluation, grid) share a "
+            "table; agents are ranked by best-of-N OOD accuracy.",
+            "",
+            suite_leaderboard(scores),
+        ]
     lines = [
         "# Leaderboard",
         "",
+        *suite_lines,
         f"Merged from {len(dirs)} experiment(s) under `{root}` by `memtasks leaderboard`. "
-        "The first section ranks every (experiment, agent) per task; the experiments may differ in training "
-        "ranges, budgets and test sets, so compare rows of different experiments with care.",
+        "The combined ranking below lists every (experiment, agent) per task; the experiments may differ in "
+        "training ranges, budgets and test sets, so compare rows of different experiments with care.",
         "",
         "## Combined ranking per task",
         "",
