@@ -156,6 +156,17 @@ def test_minutes_alone_means_no_step_limit(tmp_path: Path) -> None:
         # values the task or agent refuses when built
         (("bits = 2", "bits = 0"), ['tasks."memtasks/Copy-v0"', "bits must be an integer in [1, inf]"]),
         (("steps = 5", "steps = false"), ["train.steps", "no budget"]),
+        # the bounds and choices of TrainConfig's annotations, and the range table of eval.lengths
+        (("steps = 5", 'batch_lengths = "x"'), ["train.batch_lengths", "'auto', 'same', 'mixed'"]),
+        (("steps = 5", "log_every = 0"), ["train.log_every", ">= 1, got 0"]),
+        (("steps = 5", "lr = nan"), ["train.lr", "must be a number"]),
+        (("steps = 5", "clip_norm = true"), ["train.clip_norm", "or false to switch it off"]),
+        (("lengths = [1, 2]", "lengths = { start = 1, stop = 4, stp = 2 }"), ["eval.lengths.stp", "'stop'", "step"]),
+        (("lengths = [1, 2]", "lengths = { start = 5, stop = 4 }"), ["eval.lengths.stop", ">= 5, got 4"]),
+        (("seeds = [0]", "seeds = [0, 0]"), ["seeds", "distinct"]),
+        (("seeds = [0]", "seeds = 0"), ["seeds", ">= 1, got 0"]),
+        (("[train]\nsteps = 5", "train = 3"), ["train", "must be a table"]),
+        (("max_length = 3", "max_length = 3.0"), ['tasks."memtasks/Copy-v0".max_length', "must be an integer"]),
     ],
 )
 def test_invalid_files_name_file_key_and_allowed(tmp_path: Path, change: tuple[str, str], needles: list[str]) -> None:
@@ -168,6 +179,20 @@ def test_invalid_files_name_file_key_and_allowed(tmp_path: Path, change: tuple[s
     assert message.startswith(f"{path}: ")
     for needle in needles:
         assert needle in message
+
+
+def test_errors_are_one_line(tmp_path: Path) -> None:
+    for text in (BASE.replace("steps = 5", "steps = 0\nlr = -1\nstepz = 1"), BASE.replace("bits = 2", 'bits = "2"')):
+        with pytest.raises(ExperimentError) as info:
+            load_experiment(write(tmp_path, text))
+        assert "\n" not in str(info.value)
+
+
+def test_every_train_config_knob_is_a_train_key(tmp_path: Path) -> None:
+    text = BASE.replace("steps = 5", 'steps = 5\nbatch_lengths = "same"\ncompile = false\nminutes = 3')
+    train = load_experiment(write(tmp_path, text)).cells[0].train
+    assert (train.batch_lengths, train.compile, train.minutes) == ("same", False, 3.0)
+    assert isinstance(train.minutes, float)  # an integer is a number, stored as a float (fingerprints unchanged)
 
 
 def test_invalid_overrides_are_refused(tmp_path: Path) -> None:
