@@ -54,6 +54,7 @@ __all__ = [
     "experiment_leaderboard",
     "merge_leaderboards",
     "protocol_hash",
+    "task_hash",
     "suite_leaderboard",
     "suite_scores",
     "score_for",
@@ -326,29 +327,47 @@ def write_leaderboard(results_dir: str | Path) -> Path:
 # -- suites: in-distribution and OOD scores, best of N and mean ± sd ------------------------------------------
 
 
+_PER_TASK_EVAL = ("lengths", "test_set")
+
+
+def _short_hash(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def protocol_hash(cell: dict[str, Any], lrs: Sequence[float], seeds: Sequence[int]) -> str:
-    """Hash of what must be equal for two cells to be ranked together: the suite (name, version, test set
-    checksum, length groups), the task and its resolved configuration, the training settings but the
-    learning rate, the evaluation settings, and the grid (learning rates and seeds: the N of best-of-N)."""
+    """Hash of the protocol two cells must share to be ranked together: the suite's name and version, the
+    training settings but the learning rate, the evaluation settings, and the grid (learning rates and seeds:
+    the N of best-of-N). What is per task (its configuration and test set) is :func:`task_hash`."""
     identity = cell.get("identity") or {}
     train = {k: v for k, v in (identity.get("train") or cell.get("train") or {}).items() if k != "lr"}
-    payload = {
-        "suite": cell.get("suite"),
-        "task": cell.get("task"),
-        "task_config": identity.get("task_config", cell.get("task_kwargs")),
+    evaluation = {k: v for k, v in (identity.get("eval") or cell.get("eval") or {}).items() if k not in _PER_TASK_EVAL}
+    suite = cell.get("suite") or {}
+    return _short_hash({
+        "suite": [suite.get("suite"), suite.get("version")],
         "train": train,
-        "eval": identity.get("eval", cell.get("eval")),
+        "eval": evaluation,
         "lrs": sorted(float(x) for x in lrs),
         "seeds": sorted(int(x) for x in seeds),
-    }
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    })
+
+
+def task_hash(cell: dict[str, Any]) -> str:
+    """Hash of a cell's task protocol: the task id, its resolved configuration, its test lengths and test set
+    (file checksum and length groups)."""
+    identity = cell.get("identity") or {}
+    evaluation = identity.get("eval") or cell.get("eval") or {}
+    return _short_hash({
+        "task": cell.get("task"),
+        "task_config": identity.get("task_config", cell.get("task_kwargs")),
+        "eval": {k: evaluation.get(k) for k in _PER_TASK_EVAL},
+        "suite": cell.get("suite"),
+    })
 
 
 def suite_scores(root: str | Path) -> pd.DataFrame:
     """One row per finished, evaluated suite cell under ``root`` (every experiment folder with a runs.csv):
-    ``suite, version, protocol, experiment, task, agent, lr, seed, validation, in_distribution,
-    out_of_distribution``. ``validation`` is the cell's score on sequences sampled from its training range
+    ``suite, version, protocol, task_protocol, experiment, task, agent, lr, seed, budget, validation,
+    in_distribution, out_of_distribution``. ``validation`` is the cell's score on sequences sampled from its training range
     (bit errors per sequence, lower is better); the other two are mean per-bit accuracies over the suite's
     length groups of the frozen test set."""
     records = []
@@ -379,7 +398,7 @@ def suite_scores(root: str | Path) -> pd.DataFrame:
             lrs, seeds = grid[c["task"]]
             records.append({
                 "suite": suite["suite"], "version": suite["version"],
-                "protocol": protocol_hash(c, sorted(lrs), sorted(seeds)),
+                "protocol": protocol_hash(c, sorted(lrs), sorted(seeds)), "task_protocol": task_hash(c),
                 "experiment": (manifest or {}).get("name", folder.name), "task": c["task"], "agent": c["agent"],
                 "lr": float(c["lr"]), "seed": int(c["seed"]),
                 "budget": f"{c['train'].get('steps')} steps x {c['train'].get('batch_size')} sequences",
@@ -401,7 +420,7 @@ def suite_leaderboard(scores: pd.DataFrame) -> str:
         experiments = ", ".join(f"`{e}`" for e in sorted(group["experiment"].unique()))
         budgets = ", ".join(sorted(group["budget"].unique()))
         lines += [f"## {suite} v{version}, protocol `{protocol}` ({experiments}; budget per cell: {budgets})", ""]
-        for task, rows in group.groupby("task", sort=False):
+        for (task, task_protocol), rows in group.groupby(["task", "task_protocol"], sort=False):
             body = []
             for agent, cells in rows.groupby("agent", sort=False):
                 cells = cells.dropna(subset=["validation"])
@@ -427,7 +446,7 @@ def suite_leaderboard(scores: pd.DataFrame) -> str:
             header = ["rank", "agent", "N", "best of N: ID %", "best of N: OOD %", "best-of-N cell",
                       "best lr (mean validation)", "mean ± sd at best lr: ID %", "mean ± sd at best lr: OOD %"]
             lines += [
-                f"### {task.split('/', 1)[-1]} (`{task}`)", "",
+                f"### {task.split('/', 1)[-1]} (`{task}`, task protocol `{task_protocol}`)", "",
                 _markdown_table(header, [[str(i), *cells] for i, (_, cells) in enumerate(body, start=1)]), "",
             ]
     return "\n".join(lines)

@@ -34,12 +34,14 @@ def comparable(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def untimed(value: Any) -> Any:
-    """A cell record without what differs between identical runs: clocks, time stamps, and threads."""
+    """A cell record without what differs between identical runs: clocks, time stamps, threads, and the
+    environment it ran in (provenance: a cluster's nodes may differ in platform, and a commit between the two
+    runs changes the recorded git state)."""
     if isinstance(value, dict):
         return {
             k: untimed(v)
             for k, v in value.items()
-            if not (k.endswith("wall_s") or k.endswith("_at") or k in ("threads", "first_step_s"))
+            if not (k.endswith("wall_s") or k.endswith("_at") or k in ("threads", "first_step_s", "provenance"))
         }
     return value
 
