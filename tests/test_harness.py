@@ -265,6 +265,18 @@ def test_same_file_same_values_with_two_worker_processes(reference: Path, tmp_pa
     pd.testing.assert_frame_equal(comparable(read_runs(tmp_path / "tiny")), comparable(read_runs(reference)))
 
 
+def test_a_shipped_experiment_gives_the_same_values_twice(tmp_path: Path) -> None:
+    """Determinism on the README's main job, shrunk with --set overrides (all three agents, eager)."""
+    shrink = ["train.steps=12", "train.log_every=4", "train.compile=false", "seeds=[0]", "eval.samples=8",
+              "eval.lengths=[1, 2, 12]", "train.until_bit_errors=false"]
+    experiment = load_experiment(REPO / "benchmarks" / "experiments" / "quick.toml", overrides=shrink)
+    assert {c.agent for c in experiment.cells} == {"lstm", "ntm", "memn2n"}
+    first = run_experiment(experiment, tmp_path / "a", workers=1, progress=False, plots=False)
+    second = run_experiment(experiment, tmp_path / "b", workers=2, progress=False, plots=False)
+    assert first.ok and second.ok and first.ran == second.ran == 3
+    pd.testing.assert_frame_equal(comparable(read_runs(tmp_path / "a")), comparable(read_runs(tmp_path / "b")))
+
+
 def _spawned_workers(pid: int) -> list[int]:
     """Pids of the multiprocessing workers among ``pid``'s children (Linux /proc), or [] if unknown."""
     try:
