@@ -1,4 +1,4 @@
-"""Reproduce the MemN2N bAbI table (Sukhbaatar et al. 2015, Table 1) with memn2n, lstm and ntm.
+"""Reproduce the MemN2N bAbI table (Sukhbaatar et al. 2015, Table 1) with memn2n, lstm, ntm, dnc and transformer.
 
 One model per (task, agent, seed), trained independently as in the paper's
 "PE LS RN" column, then a report next to the paper's numbers::
@@ -244,8 +244,17 @@ PROTOCOLS: dict[str, Protocol] = {
         ),
         **_RECURRENT_TRAINING,
     ),
+    "dnc": Protocol(
+        agent_config=dict(frame_size=50, controller_size=100, memory_rows=128, memory_width=20, read_heads=1),
+        **_RECURRENT_TRAINING,
+    ),
+    "transformer": Protocol(  # the Chomsky-hierarchy encoder's sizes (the agent's defaults)
+        agent_config=dict(frame_size=50, d_model=64, num_layers=5, num_heads=8, dropout=0.1),
+        **_RECURRENT_TRAINING,
+    ),
 }
-"""The training protocol of each agent this benchmark knows."""
+"""The training protocol of each agent this benchmark knows (the DNC and the Transformer, like the LSTM and
+the NTM, have no published bAbI 1k protocol: they share the recurrent agents' training settings)."""
 
 SIZE_CHANGES: dict[tuple[str, str], dict[str, Any]] = {
     ("memn2n", "10k"): {"agent_config": {"relu_between_hops": True}},

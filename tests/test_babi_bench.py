@@ -323,3 +323,21 @@ def test_memn2n_learns_qa1_within_a_minute(tmp_path: Path, babi_dir: Path) -> No
     record = run_cell(config, tmp_path)
     assert record["wall_s"] < 60.0
     assert record["valid_error"] < 0.10, record["history"]
+
+
+SMALL_BY_AGENT = {
+    "memn2n": TINY["agent_config"],
+    "lstm": {"frame_size": 16, "hidden_size": 16},
+    "ntm": {"frame_size": 16, "controller_size": 16, "memory_rows": 16, "memory_width": 8},
+    "dnc": {"frame_size": 16, "controller_size": 16, "memory_rows": 16, "memory_width": 8},
+    "transformer": {"frame_size": 16, "d_model": 16, "num_layers": 1, "num_heads": 2, "ff_size": 32},
+}
+
+
+@pytest.mark.parametrize("agent", babi.AGENTS)
+def test_every_protocol_runs_an_epoch(agent: str, tmp_path: Path, babi_dir: Path) -> None:
+    """Every agent the benchmark knows (its protocol, smaller sizes) trains and is scored on qa1."""
+    config = RunConfig(1, agent, 0, epochs=1, data_dir=str(babi_dir), overrides={"agent_config": SMALL_BY_AGENT[agent]})
+    record = run_cell(config, tmp_path)
+    assert record["epochs_run"] == 1 and record["test_questions"] == 1000
+    assert 0.0 <= record["test_error"] <= 1.0 and math.isfinite(record["train_error"])
