@@ -360,19 +360,26 @@ class Cell:
         lr = f"__lr{self.train.lr:g}" if self.lr_grid else ""
         return f"{path_safe(short_task_id(self.task))}__{self.agent}{lr}__seed{self.seed}"
 
-    def identity(self) -> dict[str, Any]:
-        """Everything that determines the cell's results, resolved (:func:`benchmarks.provenance.cell_identity`):
-        task and agent configuration with defaults expanded, seed, settings, and the code digest of the task's
-        and the agent's modules. Not the experiment's name or threads."""
+    @functools.cached_property
+    def _identity_text(self) -> str:
+        """:meth:`identity` as canonical JSON, built once per cell (the fingerprint and records read it)."""
         from benchmarks.provenance import cell_identity
 
         evaluation = {**dataclasses.asdict(self.eval), "lengths": list(self.eval.lengths)}
         if self.test_set is not None:  # only then: the fingerprints of other experiments stay as they were
             evaluation["test_set"] = self.test_set.describe()
-        return cell_identity(
+        identity = cell_identity(
             self.task, self.task_kwargs, self.agent_name, self.agent_kwargs, self.seed,
             dataclasses.asdict(self.train), evaluation,
         )
+        return json.dumps(identity, sort_keys=True, default=list)
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines the cell's results, resolved (:func:`benchmarks.provenance.cell_identity`):
+        task and agent configuration with defaults expanded, seed, settings, and the code digest of the task's
+        and the agent's modules. Not the experiment's name or threads. A fresh dict, in the form a record
+        holds it after a JSON round trip (lists, not tuples), so it compares equal to a recorded identity."""
+        return json.loads(self._identity_text)
 
     def fingerprint(self) -> str:
         """Hash of :meth:`identity`.
@@ -380,8 +387,7 @@ class Cell:
         A finished cell whose recorded fingerprint differs was produced by another version of the experiment
         file, of a default, or of the task's or agent's code, so the runner redoes it and says what changed.
         """
-        text = json.dumps(self.identity(), sort_keys=True, default=list)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return hashlib.sha256(self._identity_text.encode()).hexdigest()[:16]
 
     def train_config(self, threads: int | None = None) -> Any:
         """The ``benchmarks.train.TrainConfig`` of this cell.

@@ -630,12 +630,10 @@ def _pending_cells(experiment: Experiment, out_dir: Path, retry_failed: bool) ->
     pending, stale = [], []
     for cell in experiment.cells:
         record = read_cell_record(out_dir / "cells" / cell.name)
-        finished = record is not None and record.get("fingerprint") == cell.fingerprint()
-        if finished and retry_failed and record["status"] == "failed":
-            finished = False
-        if not finished:
+        current = record is not None and record.get("fingerprint") == cell.fingerprint()
+        if not current or (retry_failed and record["status"] == "failed"):
             pending.append(cell)
-        if record is not None and record.get("fingerprint") != cell.fingerprint():
+        if record is not None and not current:
             changes = describe_changes(record.get("identity"), cell.identity())
             more = f" (and {len(changes) - 4} more)" if len(changes) > 4 else ""
             stale.append(f"{cell.name}: re-run, its record was made with other settings or code: "

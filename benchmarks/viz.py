@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from agents import Agent, load_checkpoint
+from benchmarks.provenance import resolved_task_kwargs
 from memtasks import make_task
 from memtasks.core import Batch, Task
 
@@ -173,7 +173,7 @@ def visualise(
 
     agent, task_id, task_kwargs = load_checkpoint(checkpoint, device=device)
     if split is not None:
-        if "split" not in _task_params(task_id):
+        if "split" not in resolved_task_kwargs(task_id, task_kwargs):
             raise ValueError(f"--split applies to tasks with splits (bAbI); {task_id} has none")
         task_kwargs = dict(task_kwargs, split=split)
     task = make_task(task_id, **task_kwargs)
@@ -199,16 +199,6 @@ def visualise(
     fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return out
-
-
-def _task_params(task_id: str) -> set[str]:
-    import inspect
-
-    from memtasks import task_info
-
-    factory: Any = task_info(task_id).factory
-    target = getattr(factory, "func", factory)  # functools.partial of a class (bAbI)
-    return set(inspect.signature(target).parameters)
 
 
 def cli(argv: list[str]) -> int:
