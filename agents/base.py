@@ -101,6 +101,17 @@ class Core(nn.Module):
     def set_progress(self, epoch: int) -> None:
         """Training schedule hook, called by trainers at each epoch (e.g. MemN2N's linear start)."""
 
+    def warming_up(self) -> bool:
+        """Whether the schedule set by :meth:`set_progress` is in a warm-up phase (MemN2N's linear start),
+        which trainers may give its own learning rate (``TrainConfig.linear_start_lr``). Default: never."""
+        return False
+
+    @property
+    def needs_epochs(self) -> bool:
+        """Whether the core has a schedule that only :meth:`set_progress` advances, so a trainer must count
+        epochs (``TrainConfig.epochs`` or ``epoch_size``) or refuse to train it. Default: no schedule."""
+        return False
+
 
 @dataclass(frozen=True)
 class AgentInfo:

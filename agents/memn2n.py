@@ -219,6 +219,15 @@ class MemN2NCore(Core):
         self._linear_now = self.linear_start and epoch < self.linear_start_epochs
         self.linear_start_active.fill_(self._linear_now)
 
+    def warming_up(self) -> bool:
+        """True while linear start is on (the paper trains this phase with lr 0.005)."""
+        return self._linear_now
+
+    @property
+    def needs_epochs(self) -> bool:
+        """Linear start ends at an epoch, so it needs a trainer that counts epochs."""
+        return self.linear_start
+
     # -- parameters of each hop --------------------------------------------------------
     def _embed(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every embedding of the frames ``x`` (..., D_in): ``[E_0 x, E_1 x, ...]``, each (..., d)."""

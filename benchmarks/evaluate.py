@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,19 @@ from memtasks.core import Task, check_int
 if TYPE_CHECKING:
     from benchmarks.testsets import TestSet
 
-__all__ = ["TRAIN_RANGE", "cli", "evaluate", "evaluate_checkpoint", "evaluate_frozen", "eval_rng"]
+__all__ = [
+    "DATASET_SPLITS",
+    "TRAIN_RANGE",
+    "cli",
+    "evaluate",
+    "evaluate_checkpoint",
+    "evaluate_dataset",
+    "evaluate_frozen",
+    "eval_rng",
+]
+
+DATASET_SPLITS = ("valid", "test", "train")
+"""The splits :func:`evaluate_dataset` scores, in its rows' order."""
 
 TRAIN_RANGE = -1
 """The ``length`` reported for sequences whose lengths are drawn from the training range."""
@@ -120,6 +132,39 @@ def evaluate_frozen(
     if missing:
         raise ValueError(f"lengths {missing} are not in the test set of {test_set.task} (it has {test_set.lengths})")
     return _score(agent, task, ((n, test_set.batches[n]) for n in chosen), batch_size, per_bit=True)
+
+
+@torch.no_grad()
+def evaluate_dataset(agent: nn.Module, make_split: Any, batch_size: int = 64) -> pd.DataFrame:
+    """Score ``agent`` exactly on every sequence of a dataset task's splits (:class:`memtasks.core.Dataset`).
+
+    Args:
+        agent: As for :func:`evaluate`.
+        make_split: ``make_split(split)`` builds the task's ``split`` (``"valid"``, ``"test"``, ``"train"``).
+        batch_size: Sequences per forward pass, >= 1 (does not change the result).
+
+    Returns:
+        Columns ``split, length, metric, value, samples``: per split, the whole split's ``task.evaluate``
+        metrics at ``length = -1``; for the test split also, per length (bAbI: story sentences of the
+        sequence), ``error_rate`` and ``questions`` (scored steps) when the task has class outputs.
+    """
+    batch_size = check_int("batch_size", batch_size, 1)
+    was_training = agent.training
+    agent.eval()
+    rows = []
+    try:
+        for split in DATASET_SPLITS:
+            task = make_split(split)
+            device = next(agent.parameters()).device
+            metrics, results = task.evaluate(lambda b: agent(torch.as_tensor(b.inputs, device=device)), batch_size)
+            rows += [(split, TRAIN_RANGE, k, float(v), task.num_scored) for k, v in metrics.items()]
+            if split == "test" and "correct" in results:
+                for length, group in results.groupby("length", sort=True):
+                    rows.append((split, int(length), "error_rate", 1.0 - float(group["correct"].mean()), len(group)))
+                    rows.append((split, int(length), "questions", float(len(group)), len(group)))
+    finally:
+        agent.train(was_training)
+    return pd.DataFrame(rows, columns=["split", "length", "metric", "value", "samples"])
 
 
 def _score(agent: nn.Module, task: Task, batches, batch_size: int, per_bit: bool = False) -> pd.DataFrame:

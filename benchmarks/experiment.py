@@ -955,19 +955,19 @@ class _Loader:
             steps_given = steps_given or "steps" in layer.train
         where = f"the cells of task {task.task_id} x agent {agent.label}"
         settings = _train_settings(train_kw, steps_given)
-        if settings.steps is None and settings.minutes is None:
-            self.fail("train.steps", f"{where} have no budget: steps and minutes are both off; set one of them")
+        if settings.steps is None and settings.minutes is None and settings.epochs is None:
+            self.fail("train.steps", f"{where} have no budget: steps, minutes and epochs are all off; set one of them")
         if test_set is not None and not eval_kw.get("lengths"):  # a suite: the frozen lengths
             eval_kw["lengths"] = tuple(sorted(set(test_set.in_distribution) | set(test_set.out_of_distribution)))
         lengths = tuple(eval_kw.get("lengths", ()))
-        if not lengths:
+        if not lengths and settings.epochs is None:  # epoch mode (datasets) scores whole splits instead
             self.fail(
                 "eval.lengths",
                 f"{where} have no evaluation lengths; set eval.lengths, or "
                 f"{_key('override', task.task_id, '*')}.eval.lengths",
             )
         task_obj = built.task(task.task_id, task_kw)
-        if lengths[0] < task_obj.min_allowed_length:
+        if lengths and lengths[0] < task_obj.min_allowed_length:
             self.fail(
                 "eval.lengths",
                 f"{where}: {task.task_id} supports lengths >= {task_obj.min_allowed_length}, got {lengths[0]}",
@@ -1024,14 +1024,20 @@ class _Loader:
                     f"{where}: must lie in the task's training range [{task.min_length}, {task.max_length}], "
                     f"got {settings.curriculum_start}",
                 )
-        if settings.lr_halve_epochs is not None and settings.epoch_size is None:
-            self.fail("train.lr_halve_epochs", f"{where}: needs epoch_size (sequences per epoch), which is off")
+        if settings.lr_halve_epochs is not None and settings.epoch_size is None and settings.epochs is None:
+            self.fail("train.lr_halve_epochs", f"{where}: needs epochs or epoch_size, which are both off")
+        if settings.epochs is not None:
+            from memtasks.core import Dataset
+
+            if not isinstance(task, Dataset):
+                self.fail("train.epochs", f"{where}: epoch mode needs a dataset task (e.g. bAbI); {task!r} is sampled")
 
 
 def _train_settings(values: dict[str, Any], steps_given: bool) -> TrainSettings:
-    """Build TrainSettings; a budget that sets ``minutes`` but never ``steps`` means "no step limit"."""
+    """Build TrainSettings; a budget that sets ``minutes`` or ``epochs`` but never ``steps`` means "no step
+    limit"."""
     values = dict(values)
-    if not steps_given and values.get("minutes") is not None:
+    if not steps_given and (values.get("minutes") is not None or values.get("epochs") is not None):
         values["steps"] = None
     return TrainSettings(**values)
 

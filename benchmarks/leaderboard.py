@@ -125,7 +125,8 @@ def _agent_rows(
     runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, score: Score
 ) -> tuple[list[_AgentRow], list[int], int | None]:
     """Aggregate one task's eval rows per agent; returns the rows, the longer lengths, the training max."""
-    evals = runs[(runs["task"] == task) & (runs["phase"] == "eval") & (runs["metric"] == score.metric)]
+    evals = runs[(runs["task"] == task) & (runs["phase"] == "eval") & (runs["metric"] == score.metric)
+                 & (runs["split"].fillna("test") != "train")]  # a dataset's train split is no test
     cells = _cells_of(manifest, task)
     task_info = (manifest or {}).get("tasks", {}).get(task, {})
     train_max = task_info.get("max_length")

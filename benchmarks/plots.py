@@ -148,7 +148,7 @@ def plot_generalisation(runs: pd.DataFrame, manifest: dict[str, Any] | None, pat
         ``path``.
     """
     path = Path(path)
-    evals = runs[runs["phase"] == "eval"].copy()
+    evals = runs[(runs["phase"] == "eval") & (runs["split"].fillna("test") == "test")].copy()
     name = (manifest or {}).get("name") or (runs["experiment"].iloc[0] if len(runs) else "")
     if evals.empty:
         return _empty(path, f"{name}: generalisation", "no evaluated cell yet (see leaderboard.md for statuses)")

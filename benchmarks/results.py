@@ -30,11 +30,18 @@ agent           str        agent label (the ``[agents.<label>]`` table)
 seed            int        training seed
 lr              float      the cell's learning rate (a grid's axis with ``lrs``; empty in files written
                            before the column existed)
-phase           str        ``train`` (a row of train.csv) or ``eval`` (a row of eval.csv)
+phase           str        ``train`` (a row of train.csv), ``valid`` (a validation of the epoch mode:
+                           valid.csv) or ``eval`` (a row of eval.csv)
+split           str/empty  the data scored: ``valid`` / ``test`` / ``train`` (``eval`` rows: ``test`` for a
+                           sweep, ``valid`` for a suite's training-range rows at length -1, each split
+                           of a dataset task); ``valid`` on ``valid`` rows; empty on ``train`` rows
 step            int        optimisation steps done; for ``eval`` rows, the final step of training
+epoch           int/empty  epoch mode (datasets): the 1-based epoch of a ``train`` or ``valid`` row, the
+                           kept (validation-selected) epoch on ``eval`` rows; empty otherwise
 sequences_seen  int        training sequences seen (``step * batch_size``); ``eval``: the final count
 wall_s          float      seconds since training started; ``eval``: the training time
-length          int/empty  ``eval``: the test length; empty for ``train`` rows
+length          int/empty  ``eval``: the test length (-1: lengths drawn from the training range, or a
+                           dataset's whole split); empty for ``train`` and ``valid`` rows
 metric          str        the measurement's name (list below)
 value           float      its value; empty if not a number (a diverged loss is written as empty)
 ==============  =========  ===================================================================
@@ -101,7 +108,9 @@ RUNS_COLUMNS: tuple[str, ...] = (
     "seed",
     "lr",
     "phase",
+    "split",
     "step",
+    "epoch",
     "sequences_seen",
     "wall_s",
     "length",
@@ -115,7 +124,7 @@ FINISHED_STATUSES: tuple[str, ...] = ("ok", "converged", "diverged", "failed")
 EVALUATED_STATUSES: tuple[str, ...] = ("ok", "converged")
 """Statuses of a cell whose agent was evaluated (it has ``eval`` rows)."""
 
-_INDEX_COLUMNS = ("step", "sequences_seen", "wall_s")
+_INDEX_COLUMNS = ("step", "sequences_seen", "wall_s", "epoch")
 _DTYPES = {
     "experiment": "string",
     "task": "string",
@@ -123,7 +132,9 @@ _DTYPES = {
     "seed": "int64",
     "lr": "float64",
     "phase": "string",
+    "split": "string",
     "step": "int64",
+    "epoch": "Int64",  # nullable: empty outside the epoch mode
     "sequences_seen": "int64",
     "wall_s": "float64",
     "length": "Int64",  # nullable: empty on train rows
@@ -194,8 +205,12 @@ def cell_rows(record: Mapping[str, Any], cell_dir: str | Path) -> pd.DataFrame:
     cell_dir = Path(cell_dir)
     parts = []
     train_csv = cell_dir / "train.csv"
-    if train_csv.is_file():
-        log = pd.read_csv(train_csv)
+    for phase, name in (("train", "train.csv"), ("valid", "valid.csv")):
+        if not (cell_dir / name).is_file():
+            continue
+        log = pd.read_csv(cell_dir / name)
+        if "epoch" not in log:
+            log["epoch"] = pd.NA
         metrics = [c for c in log.columns if c not in _INDEX_COLUMNS]
         if len(log) and metrics:
             long = log.melt(id_vars=list(_INDEX_COLUMNS), value_vars=metrics, var_name="metric", value_name="value")
@@ -203,12 +218,16 @@ def cell_rows(record: Mapping[str, Any], cell_dir: str | Path) -> pd.DataFrame:
             long["_order"] = long.groupby("metric", sort=False).cumcount()
             long["_metric"] = long["metric"].map({m: i for i, m in enumerate(metrics)})
             long = long.sort_values(["_order", "_metric"], kind="stable").drop(columns=["_order", "_metric"])
-            long["phase"] = "train"
+            long["phase"] = phase
+            long["split"] = pd.NA if phase == "train" else "valid"
             long["length"] = pd.NA
             parts.append(long)
     eval_csv = cell_dir / "eval.csv"
     if record.get("status") in EVALUATED_STATUSES and eval_csv.is_file():
-        sweep = pd.read_csv(eval_csv)[["length", "metric", "value"]].copy()
+        sweep = pd.read_csv(eval_csv)
+        sweep["split"] = sweep["split"] if "split" in sweep else "test"
+        sweep = sweep[["split", "length", "metric", "value"]].copy()
+        sweep["epoch"] = record.get("best_epoch")
         sweep["phase"] = "eval"
         sweep["step"] = int(record["steps"])
         sweep["sequences_seen"] = int(record["sequences_seen"])
@@ -279,6 +298,13 @@ def read_runs(path: str | Path) -> pd.DataFrame:
     frame = pd.read_csv(path, keep_default_na=True)
     if "lr" not in frame.columns:  # written before the column existed
         frame.insert(frame.columns.get_loc("seed") + 1 if "seed" in frame.columns else 0, "lr", float("nan"))
+    if "epoch" not in frame.columns:  # written before the epoch mode
+        frame["epoch"] = pd.NA
+    if "split" not in frame.columns:  # before the column: eval rows at -1 were a suite's validation
+        evals = frame.get("phase") == "eval"
+        frame["split"] = pd.NA
+        frame.loc[evals, "split"] = "test"
+        frame.loc[evals & (frame.get("length") == -1), "split"] = "valid"
     missing = [c for c in RUNS_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; runs.csv has columns {', '.join(RUNS_COLUMNS)}")

@@ -58,6 +58,7 @@ import argparse
 import concurrent.futures as cf
 import contextlib
 import dataclasses
+import fnmatch
 import functools
 import logging
 import multiprocessing
@@ -231,6 +232,8 @@ def run_cell(cell: Cell, cell_dir: str | Path, threads: int | None = None, progr
         record.update(
             status=result.status,
             message=result.message,
+            epochs_run=result.epochs_run,
+            best_epoch=result.best_epoch,
             steps=result.steps,
             sequences_seen=result.sequences_seen,
             train_wall_s=result.wall_s,
@@ -262,6 +265,15 @@ def _evaluate_cell(cell: Cell, cell_dir: Path, evaluate: Any) -> dict[str, Any]:
 
     try:
         agent, _, _ = load_checkpoint(cell_dir / "model.pt", device=cell.train.device)
+        if cell.train.epochs is not None:  # a dataset: every sequence of its valid, test and train splits
+            from benchmarks.evaluate import evaluate_dataset
+
+            def make_split(split: str) -> Any:
+                return memtasks.make_task(cell.task, **{**cell.task_kwargs, "split": split})
+
+            sweep = evaluate_dataset(agent, make_split, cell.eval.batch_size)
+            write_csv_atomic(cell_dir / "eval.csv", sweep)
+            return {}
         task = memtasks.make_task(cell.task, **cell.task_kwargs)
         if cell.test_set is None:
             sweep = evaluate(agent, task, list(cell.eval.lengths), cell.eval.samples, cell.eval.seed,
@@ -275,13 +287,16 @@ def _evaluate_cell(cell: Cell, cell_dir: Path, evaluate: Any) -> dict[str, Any]:
             frozen = load_test_set(cell.test_set.path, cell.test_set.sha256)
             validation = evaluate(agent, task, None, cell.eval.samples, cell.eval.seed, cell.eval.batch_size)
             test = evaluate_frozen(agent, task, frozen, list(cell.eval.lengths), cell.eval.batch_size)
-            sweep = pd.concat([validation, test], ignore_index=True)
+            sweep = pd.concat([validation.assign(split="valid"), test], ignore_index=True)
     except Exception as exc:
         return {
             "status": "failed",
             "message": f"evaluation failed: {type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(),
         }
+    if "split" not in sweep:
+        sweep.insert(0, "split", "test")
+    sweep["split"] = sweep["split"].fillna("test")
     write_csv_atomic(cell_dir / "eval.csv", sweep)
     return {}
 
@@ -659,6 +674,7 @@ def run_experiment(
     plots: bool = True,
     backend: str = "local",
     address: str | None = None,
+    only: list[str] | None = None,
 ) -> RunSummary:
     """Run every unfinished cell of an experiment, then write runs.csv, experiment.json, leaderboard and plots.
 
@@ -674,6 +690,8 @@ def run_experiment(
         backend: ``"local"`` (a process pool) or ``"ray"`` (Ray tasks; see the module's docstring).
         address: With ``"ray"``: the cluster to join (``HOST:PORT`` or ``"auto"``); default a private
             local Ray started for this run.
+        only: Run only the unfinished cells whose names match one of these shell patterns
+            (``"qa1__*"``, ``"*__memn2n__*"``); the tables still cover every finished cell.
 
     Returns:
         A :class:`RunSummary`.
@@ -696,6 +714,8 @@ def run_experiment(
     with _exclusive_run(out):
         write_manifest(experiment, out)
         pending, stale = _pending_cells(experiment, out, retry_failed)
+        if only:
+            pending = [c for c in pending if any(fnmatch.fnmatchcase(c.name, pattern) for pattern in only)]
         summary = RunSummary(experiment.name, out, len(experiment.cells), len(experiment.cells) - len(pending), 0)
         summary.stale = stale
         say: Callable[[str], Any] = tqdm.write if progress else (lambda _text: None)
@@ -857,6 +877,11 @@ def cli(argv: list[str]) -> int:
         help="with --backend ray: the Ray cluster to join, HOST:PORT (default: a private local Ray for this run)",
     )
     parser.add_argument("--retry-failed", action="store_true", help="redo cells recorded as failed")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="PATTERN",
+        help="run only the unfinished cells whose names match this shell pattern, e.g. 'bAbI-qa1-v0__*' or "
+        "'*__memn2n__*' (repeatable); the tables still cover every finished cell",
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip drawing the plots")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars or per-cell lines")
     parser.add_argument(
@@ -878,6 +903,7 @@ def cli(argv: list[str]) -> int:
             plots=not args.no_plots,
             backend=args.backend,
             address=args.address,
+            only=args.only,
         )
     except (ExperimentError, BackendError) as exc:
         print(f"memtasks run: {exc}", file=sys.stderr)

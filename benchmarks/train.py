@@ -46,6 +46,7 @@ there, the CLI (``memtasks train``) reads them from the dataclass.
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import dataclasses
 import functools
@@ -75,7 +76,7 @@ from agents.optim import OPTIMIZERS, make_optimizer
 from benchmarks.provenance import environment, resolved_task_kwargs
 from memtasks import make_task
 from memtasks.atomic import write_text_atomic
-from memtasks.core import Batch, Task, check_float, check_int
+from memtasks.core import Batch, Dataset, Task, check_float, check_int
 
 __all__ = ["BATCH_LENGTHS", "CURRICULA", "STATUSES", "TrainConfig", "TrainResult", "cli", "parse_kwargs", "train"]
 
@@ -159,12 +160,39 @@ class TrainConfig:
     """How much the ``"grow"`` curriculum raises the max length at a time; >= 1."""
     curriculum_threshold: Positive = 1.0
     """Running bit errors per sequence below which the ``"grow"`` curriculum raises the max length; > 0."""
+    epochs: Count | None = None
+    """Epoch mode, for a task over a finite set of sequences (:class:`memtasks.core.Dataset`: bAbI): train
+    this many passes over the training split, each a fresh permutation (from the data stream) cut into
+    batches; after every epoch score the task's ``"valid"`` split and keep the weights with the lowest
+    validation ``error_rate`` (ties: the later epoch) as the run's result (``model.pt``, ``best_epoch``).
+    ``steps`` and ``minutes`` still cap the run (the CLI and experiment files leave ``steps`` unset in
+    this mode). ``None`` = sampled mode (``task.sample`` draws every batch); >= 1."""
+    batch_unit: Literal["sequences", "scored"] = "sequences"
+    """Epoch mode: what ``batch_size`` counts. ``"sequences"``; or ``"scored"``: scored steps (bAbI:
+    questions), each batch holding ``round(batch_size * num_sequences / num_scored)`` sequences of the
+    training split (>= 1), about ``batch_size`` questions (the MemN2N paper's batch of 32 questions)."""
     epoch_size: Count | None = None
-    """Sequences per epoch (bAbI: its training-set size). When set, ``agent.core.set_progress(epoch)`` is
-    called with ``epoch = sequences_seen // epoch_size`` whenever it changes (MemN2N's linear start);
-    ``None`` = sampled tasks have no epochs (``set_progress(0)`` is still called once); >= 1."""
+    """Sampled mode: sequences per epoch, so that a core's epoch schedule advances (MemN2N's linear
+    start): ``agent.core.set_progress(sequences_seen // epoch_size)`` whenever that changes; >= 1. A core
+    with such a schedule (``Core.needs_epochs``) is refused without ``epochs`` or ``epoch_size``."""
     lr_halve_epochs: Count | None = None
-    """Halve the learning rate every this many epochs (MemN2N on bAbI: 25); needs ``epoch_size``; >= 1."""
+    """Halve the learning rate every this many epochs (MemN2N on bAbI: 25), counted from
+    ``lr_halve_from``; needs ``epochs`` or ``epoch_size``; >= 1."""
+    lr_halve_from: Annotated[int, Field(ge=0)] = 0
+    """Epoch (0-based) from which ``lr_halve_epochs`` counts (the MemN2N authors' code restarts the
+    schedule when linear start ends: 20); >= 0."""
+    linear_start_lr: Positive | None = None
+    """Learning rate while the core's warm-up is on (``Core.warming_up``: MemN2N's linear start; the paper:
+    0.005); ``None`` = the schedule's rate; > 0."""
+    loss_reduction: Literal["mean", "sum"] = "mean"
+    """What the optimizer minimises: ``"mean"`` of :func:`agents.sequence_loss` over the batch's scored
+    steps, or their ``"sum"`` (the MemN2N paper's SGD; the logged ``loss`` is the mean either way)."""
+    clip_per_parameter: bool = False
+    """Clip each parameter's gradient to ``clip_norm`` on its own (the MemN2N authors' code) instead of the
+    global norm of all of them."""
+    head_init_std: Positive | None = None
+    """Re-initialise the answer head N(0, std) with a zero bias after building (the MemN2N paper: 0.1);
+    ``None`` keeps torch's default; > 0."""
     log_every: Count = 50
     """Append a row to ``train.csv`` every this many steps (and once at the end); >= 1. The loop reads
     nothing back from the device between rows, so this is also how often divergence is detected (a diverged
@@ -199,13 +227,19 @@ class TrainConfig:
             raise ValueError(f"agent must be one of {', '.join(agents.list_agents())}, got {self.agent!r}")
         for name, hint in _config_hints().items():
             _check_field(name, getattr(self, name), hint)
-        if self.steps is None and self.minutes is None:
+        if self.steps is None and self.minutes is None and self.epochs is None:
             raise ValueError(
-                "steps and minutes are both None: give a step limit (steps >= 1), "
-                "a wall-clock budget (minutes > 0), or both"
+                "steps, minutes and epochs are all None: give a step limit (steps >= 1), "
+                "a wall-clock budget (minutes > 0), an epoch count (epochs >= 1, dataset tasks), or several"
             )
-        if self.lr_halve_epochs is not None and self.epoch_size is None:
-            raise ValueError("lr_halve_epochs needs epoch_size (sequences per epoch); it is None")
+        if self.lr_halve_epochs is not None and self.epoch_size is None and self.epochs is None:
+            raise ValueError("lr_halve_epochs needs epochs (epoch mode) or epoch_size (sampled mode); both are None")
+        if self.epochs is not None and self.epoch_size is not None:
+            raise ValueError("epochs and epoch_size are both set: epoch_size is for the sampled mode; set one")
+        if self.epochs is not None and (self.curriculum != "none" or self.until_bit_errors is not None):
+            raise ValueError("epochs (epoch mode) cannot be combined with curriculum or until_bit_errors")
+        if self.batch_unit != "sequences" and self.epochs is None:
+            raise ValueError(f"batch_unit {self.batch_unit!r} needs epochs (epoch mode); it is None")
 
 
 @functools.cache
@@ -279,6 +313,12 @@ class TrainResult:
     """Trainable parameters of the agent."""
     fast_path: str = "eager (fast path off)"
     """What ran: ``"compiled step"``, or ``"eager (...)"`` with the reason (:func:`agents.fast_path_status`)."""
+    epochs_run: int | None = None
+    """Epoch mode: epochs trained (the last one possibly cut short by ``steps`` or ``minutes``); else ``None``."""
+    best_epoch: int | None = None
+    """Epoch mode: the epoch (1-based; 0 = before training) whose weights were kept, by validation."""
+    selected: dict[str, float] = field(default_factory=dict)
+    """Epoch mode: the valid split's metrics of the kept weights (empty in sampled mode)."""
 
 
 def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool = True) -> TrainResult:
@@ -308,11 +348,20 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
         # -- 1. task, data, agent, optimizer ----------------------------------------------------
         task = make_task(config.task, **config.task_kwargs)
         _check_fits_task(config, task)
+        epoch_mode = config.epochs is not None
+        valid_task = _split(config, "valid") if epoch_mode else None
         device = resolve_device(config.device)
         rng = np.random.default_rng(config.seed)  # the training data stream
         validation_rng = np.random.default_rng([config.seed, 0, 1])  # never touches the training stream
         torch.manual_seed(config.seed)
         agent = make_agent(config.agent, task.spec, device=device, **config.agent_kwargs)
+        if config.head_init_std is not None:
+            _init_head(agent, config.head_init_std)
+        if agent.core.needs_epochs and not epoch_mode and config.epoch_size is None:
+            raise ValueError(
+                f"agent {config.agent!r} has an epoch schedule (Core.needs_epochs, e.g. MemN2N's linear_start) "
+                "that would never advance: set epochs (epoch mode) or epoch_size (sampled mode)"
+            )
         agent.train()
         optimizer = make_optimizer(config.optimizer, agent.parameters(), config.lr, **config.optimizer_kwargs)
         params = [p for p in agent.parameters() if p.requires_grad]
@@ -321,6 +370,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
         batching = config.batch_lengths if config.batch_lengths != "auto" else agent.core.batch_lengths
         if batching not in ("same", "mixed"):
             raise ValueError(f"{type(agent.core).__name__}.batch_lengths must be 'same' or 'mixed', got {batching!r}")
+        per_batch = _sequences_per_batch(config, task) if epoch_mode else config.batch_size
         guard = _DivergenceGuard(params, device)
 
         grow = config.curriculum == "grow"
@@ -328,18 +378,35 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
         train_task = _with_max_length(config, task, max_length) if grow else task
         running = deque(maxlen=config.running_window)  # recent training bit errors per sequence
         metric_keys = _metric_keys(task)
-        log = _CsvLog(out / "train.csv", metric_keys) if out is not None else None
+        log = _CsvLog(out / "train.csv", metric_keys, epochs=epoch_mode) if out is not None else None
         pending: list[_Step] = []  # the steps since the last row, their values still on the device
         final: dict[str, float] = {}
+        selection = _Selection(agent) if epoch_mode else None
+        valid_log = _CsvLog(out / "valid.csv", metric_keys, valid=True) if out is not None and epoch_mode else None
+
         epoch = 0
-        agent.core.set_progress(epoch)
+
+        def begin_epoch(new_epoch: int) -> None:
+            """Advance every schedule to ``new_epoch`` (0-based): the core's, then the learning rate."""
+            nonlocal epoch
+            epoch = new_epoch
+            agent.core.set_progress(epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = _epoch_lr(config, epoch, agent.core.warming_up())
+
+        begin_epoch(0)
+        batches = _epoch_batches(task, per_batch, rng, config.epochs) if epoch_mode else None
 
         status, message = "ok", ""
         step = seen = 0
         first_step_s: float | None = None
         converged_sequences: int | None = None
         converged_wall_s: float | None = None
-        bar = tqdm(total=config.steps, unit="step", disable=None if progress else True, dynamic_ncols=True)
+        total = config.steps
+        if epoch_mode:
+            total = config.epochs * math.ceil(task.num_sequences / per_batch)
+            total = total if config.steps is None else min(total, config.steps)
+        bar = tqdm(total=total, unit="step", disable=None if progress else True, dynamic_ncols=True)
         if fast_path == "compiled step":
             bar.set_description("compiling")
 
@@ -356,6 +423,16 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
                 bar.set_postfix(_postfix(row), refresh=False)
             return scores, bad, bad_message
 
+        def validate_epoch(done: int) -> None:
+            """Epoch mode: score the valid split after ``done`` epochs; keep the weights if they are the best."""
+            metrics = _score_split(agent, valid_task)
+            row = {"epoch": done, "step": step, "sequences_seen": seen,
+                   "wall_s": round(time.perf_counter() - start, 3), **metrics}  # fmt: skip
+            if valid_log is not None:
+                valid_log.write(row)
+            selection.offer(done, step, metrics)
+            bar.set_postfix({"epoch": done, "valid": f"{metrics[selection.metric]:.3g}"}, refresh=False)
+
         # -- 2. the training loop: nothing is read back from the device between log rows --------------
         try:
             while True:
@@ -365,39 +442,41 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
                 if config.minutes is not None and time.perf_counter() - start >= 60.0 * config.minutes:
                     message = f"used up the wall-clock budget (minutes={config.minutes})"
                     break
-                if config.epoch_size is not None and seen // config.epoch_size != epoch:
-                    epoch = seen // config.epoch_size
-                    agent.core.set_progress(epoch)
-                    if config.lr_halve_epochs is not None:
-                        for group in optimizer.param_groups:
-                            group["lr"] = config.lr * 0.5 ** (epoch // config.lr_halve_epochs)
-
-                batch = _sample_batch(train_task, config.batch_size, rng, batching)
+                end_of_epoch = False
+                if epoch_mode:  # the next batch of this epoch's permutation
+                    item = next(batches, None)
+                    if item is None:
+                        message = f"ran every epoch (epochs={config.epochs})"
+                        break
+                    batch_epoch, end_of_epoch, batch = item
+                    if batch_epoch != epoch:
+                        begin_epoch(batch_epoch)
+                else:  # a batch drawn from the task
+                    if config.epoch_size is not None and seen // config.epoch_size != epoch:
+                        begin_epoch(seen // config.epoch_size)
+                    batch = _sample_batch(train_task, config.batch_size, rng, batching)
                 if not batch.mask.any():
                     raise ValueError("the batch has no scored step (mask all zero): nothing to learn from")
                 inputs, targets, mask = _to_tensors(batch, device)
                 logits = agent(inputs)
                 loss = sequence_loss(logits, targets, mask, task.spec, check_scored=False)
+                objective = loss * float(batch.mask.sum()) if config.loss_reduction == "sum" else loss
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                objective.backward()
                 grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
                 guard.check(step + 1, loss, grad_norm)
-                if config.clip_value is not None:
-                    torch.nn.utils.clip_grad_value_(params, config.clip_value)
-                    if config.clip_norm is not None:  # the norm after value clipping
-                        torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
-                elif config.clip_norm is not None:
-                    torch.nn.utils.clip_grads_with_norm_(params, config.clip_norm, grad_norm)
+                _clip(config, params, grad_norm)
                 optimizer.step()
                 guard.undo_if_diverged()
                 step += 1
                 seen += batch.batch_size
-                pending.append(_Step(step, seen, loss.detach(), grad_norm.detach(), logits.detach(), batch, max_length))
+                pending.append(_Step(step, seen, loss.detach(), grad_norm.detach(), logits.detach(), batch, max_length,
+                                     epoch + 1 if epoch_mode else None))  # fmt: skip
                 if first_step_s is None:
                     first_step_s = _synchronized_clock(device) - start
                     bar.set_description(None)
                 bar.update(1)
-                if step % config.log_every != 0:
+                if step % config.log_every != 0 and not end_of_epoch:
                     continue
 
                 # -- 3. log row: read back, score, check divergence -------------------------------------
@@ -407,9 +486,13 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
                     status, message = "diverged", bad_message
                     step, seen = _before(flushed, bad)
                     break
+                if epoch_mode:  # -- 4a. the end of an epoch: validation and selection
+                    if end_of_epoch:
+                        validate_epoch(epoch + 1)
+                    continue
                 running.extend(s["bit_errors"] for s in scores if "bit_errors" in s)
 
-                # -- 4. curriculum and convergence, on the running training bit errors -------------
+                # -- 4b. curriculum and convergence, on the running training bit errors -------------
                 window_full = len(running) == config.running_window
                 running_errors = float(np.mean(running)) if running else math.nan
                 until = config.until_bit_errors
@@ -437,7 +520,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
         finally:
             bar.close()
 
-        # -- 5. last row (steps since the last log), checkpoint, result ------------------------------
+        # -- 5. last row (steps since the last log), selection, checkpoint, result --------------------
         if pending:  # never after a divergence: its row emptied pending
             _, bad, bad_message = log_row(pending)
             if bad is not None:
@@ -445,6 +528,13 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
                 step, seen = _before(pending, bad)
         if log is not None:
             log.close()
+        if selection is not None:
+            if status == "ok" and step > 0 and step != selection.last_step:
+                validate_epoch(epoch + 1)  # stopped inside an epoch: its weights are a candidate too
+            if valid_log is not None:
+                valid_log.close()
+            selection.restore()  # the run's result: the weights of the best validation score
+            message += f"; kept the weights after epoch {selection.epoch} (best validation {selection.metric})"
         wall_s = time.perf_counter() - start
         fast_path = fast_path_status(agent)  # a compiled step may have fallen back to eager meanwhile
         result = TrainResult(
@@ -459,6 +549,9 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
             final=final,
             num_parameters=agent.num_parameters(),
             fast_path=fast_path,
+            epochs_run=selection.last_epoch if selection is not None else None,
+            best_epoch=selection.epoch if selection is not None else None,
+            selected=dict(selection.metrics) if selection is not None else {},
         )
         if out is not None:
             extra = {
@@ -468,10 +561,16 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
                 "train_config": dataclasses.asdict(config),
             }
             save_checkpoint(out / "model.pt", agent, config.task, config.task_kwargs, extra=extra)
+            if epoch_mode:
+                batching_text = _BATCHING["epochs"].format(per_batch=per_batch)
+            else:
+                batching_text = _BATCHING[batching] + (
+                    " (auto: the core's choice)" if config.batch_lengths == "auto" else ""
+                )
             record = {
                 **dataclasses.asdict(result),
                 "config": dataclasses.asdict(config),
-                "batching": _BATCHING[batching] + (" (auto: the core's choice)" if config.batch_lengths == "auto" else ""),
+                "batching": batching_text,
                 "device": str(device),
                 "torch_version": torch.__version__,
                 # defaults expanded, so the record says what ran even after a default changes
@@ -501,7 +600,12 @@ def _num_threads(threads: int | None) -> Iterator[None]:
 
 
 def _check_fits_task(config: TrainConfig, task: Task) -> None:
-    """Refuse settings that need bit outputs or a length range the task does not have."""
+    """Refuse settings that need bit outputs, a finite dataset or a length range the task does not have."""
+    if config.epochs is not None and not isinstance(task, Dataset):
+        raise ValueError(
+            f"epochs (epoch mode) needs a task over a finite set of sequences (memtasks.core.Dataset, e.g. "
+            f"bAbI); {config.task} is sampled: give steps or minutes instead"
+        )
     bits = task.spec.output_kind == "bits"
     if config.until_bit_errors is not None and not bits:
         raise ValueError(
@@ -524,6 +628,94 @@ def _with_max_length(config: TrainConfig, task: Task, max_length: int) -> Task:
     if shorter.spec != task.spec:
         raise ValueError(f"{config.task}: changing max_length changed the task's spec; 'grow' cannot be used")
     return shorter
+
+
+def _split(config: TrainConfig, split: str) -> Task:
+    """Another split of the run's dataset task (the same constructor arguments, ``split`` replaced)."""
+    return make_task(config.task, **{**config.task_kwargs, "split": split})
+
+
+def _init_head(agent: agents.Agent, std: float) -> None:
+    """The answer head's weights drawn N(0, std), its bias zero (``TrainConfig.head_init_std``)."""
+    with torch.no_grad():
+        torch.nn.init.normal_(agent.head.weight, std=std)
+        if agent.head.bias is not None:
+            torch.nn.init.zeros_(agent.head.bias)
+
+
+def _sequences_per_batch(config: TrainConfig, task: Task) -> int:
+    """Epoch mode: sequences per batch (``batch_size``, or the ``"scored"`` unit converted)."""
+    if config.batch_unit == "sequences":
+        return config.batch_size
+    return max(1, round(config.batch_size * task.num_sequences / task.num_scored))
+
+
+def _epoch_lr(config: TrainConfig, epoch: int, warming_up: bool) -> float:
+    """The learning rate of ``epoch`` (0-based): the warm-up rate, else ``lr`` halved on schedule."""
+    if warming_up and config.linear_start_lr is not None:
+        return config.linear_start_lr
+    if config.lr_halve_epochs is None:
+        return config.lr
+    return config.lr * 0.5 ** (max(0, epoch - config.lr_halve_from) // config.lr_halve_epochs)
+
+
+def _epoch_batches(task: Task, per_batch: int, rng: np.random.Generator, epochs: int) -> Iterator[tuple[int, bool, Batch]]:
+    """``(epoch, last batch of its epoch?, batch)``: each epoch a fresh permutation of the training
+    sequences (drawn when the epoch starts), cut into batches of ``per_batch`` in order."""
+    for epoch in range(epochs):
+        order = rng.permutation(task.num_sequences)
+        for first in range(0, len(order), per_batch):
+            yield epoch, first + per_batch >= len(order), task.batch(order[first : first + per_batch])
+
+
+def _clip(config: TrainConfig, params: list[torch.Tensor], grad_norm: torch.Tensor) -> None:
+    """Clip the gradients in place: by value, then by norm (global, or per parameter)."""
+    if config.clip_value is not None:
+        torch.nn.utils.clip_grad_value_(params, config.clip_value)
+    if config.clip_norm is None:
+        return
+    if config.clip_per_parameter:
+        for p in params:
+            torch.nn.utils.clip_grad_norm_(p, config.clip_norm)
+    elif config.clip_value is not None:  # the norm after value clipping
+        torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
+    else:
+        torch.nn.utils.clip_grads_with_norm_(params, config.clip_norm, grad_norm)
+
+
+@torch.no_grad()
+def _score_split(agent: agents.Agent, task: Task, batch_size: int = 64) -> dict[str, float]:
+    """Score every sequence of a dataset split (``task.evaluate``), in eval mode."""
+    agent.eval()
+    try:
+        metrics, _ = task.evaluate(lambda batch: agent(torch.as_tensor(batch.inputs, device=agent.device)), batch_size)
+        return {k: float(v) for k, v in metrics.items()}
+    finally:
+        agent.train()
+
+
+class _Selection:
+    """Epoch mode: the weights with the best validation score so far (ties: the later epoch)."""
+
+    def __init__(self, agent: agents.Agent) -> None:
+        self.agent = agent
+        self.metric = ""
+        self.best = math.inf
+        self.epoch = 0  # 0: the initial weights
+        self.last_epoch = 0
+        self.last_step = -1
+        self.metrics: dict[str, float] = {}
+        self.state = copy.deepcopy(agent.state_dict())
+
+    def offer(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
+        self.metric = "error_rate" if "error_rate" in metrics else "bit_errors"
+        self.last_epoch, self.last_step = epoch, step
+        if metrics[self.metric] <= self.best:
+            self.best, self.epoch, self.metrics = metrics[self.metric], epoch, metrics
+            self.state = copy.deepcopy(self.agent.state_dict())
+
+    def restore(self) -> None:
+        self.agent.load_state_dict(self.state)
 
 
 def _metric_keys(task: Task) -> list[str]:
@@ -560,6 +752,7 @@ def _validate(
 _BATCHING = {
     "same": "same: one length per batch, drawn as a sequence's length (no padding)",
     "mixed": "mixed: each sequence's length drawn, batch padded to the longest",
+    "epochs": "epochs: a permutation of the training split per epoch, {per_batch} sequences per batch",
 }
 
 
@@ -589,6 +782,7 @@ class _Step:
     logits: torch.Tensor
     batch: Batch
     max_length: int
+    epoch: int | None = None  # epoch mode: the 1-based epoch the step belongs to
 
 
 class _DivergenceGuard:
@@ -667,6 +861,8 @@ def _flush(
         **means,
         "curriculum_max_length": pending[-1].max_length,
     }
+    if pending[-1].epoch is not None:
+        row["epoch"] = pending[-1].epoch
     return row, scores, message
 
 
@@ -680,8 +876,12 @@ def _postfix(row: dict[str, float]) -> dict[str, str]:
 class _CsvLog:
     """``train.csv`` written row by row, flushed after each, header first."""
 
-    def __init__(self, path: Path, metric_keys: list[str]) -> None:
-        columns = ["step", "sequences_seen", "wall_s", "loss", "grad_norm", *metric_keys, "curriculum_max_length"]
+    def __init__(self, path: Path, metric_keys: list[str], epochs: bool = False, valid: bool = False) -> None:
+        if valid:  # valid.csv: one row per validation of the epoch mode
+            columns = ["epoch", "step", "sequences_seen", "wall_s", *metric_keys]
+        else:
+            columns = ["step", "sequences_seen", "wall_s", "loss", "grad_norm", *metric_keys, "curriculum_max_length"]
+            columns = ["epoch", *columns] if epochs else columns
         self._file = open(path, "w", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=columns, extrasaction="ignore")
         self._writer.writeheader()
@@ -799,8 +999,8 @@ def cli(argv: list[str]) -> int:
         for key in ("task_kwargs", "agent_kwargs", "optimizer_kwargs"):
             if key in args:
                 args[key] = parse_kwargs(args[key], "--" + key.replace("_", "-"))
-        if "minutes" in args and "steps" not in args:
-            args["steps"] = None  # a time budget alone means no step limit
+        if ("minutes" in args or "epochs" in args) and "steps" not in args:
+            args["steps"] = None  # a time budget or an epoch count alone means no step limit
         config = TrainConfig(**args)
         result = train(config, out, progress=progress)
     except (ValueError, TypeError) as exc:

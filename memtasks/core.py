@@ -19,6 +19,10 @@ batched and the step-wise view of a task can never drift apart.
 Writing a task means subclassing :class:`Task`, setting ``spec`` in ``__init__``
 and implementing :meth:`Task._sample`; argument checking uses :func:`check_int`
 and friends so that bad input gets an error naming the argument and its range.
+
+A task over a finite set of sequences (bAbI) is also a :class:`Dataset`: built
+with ``split="train" | "valid" | "test"``, it can be walked in epochs
+(``batch(index)``) and scored exactly over a whole split (``evaluate``).
 """
 
 from __future__ import annotations
@@ -26,13 +30,18 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "Batch",
     "DataNotFoundError",
+    "Dataset",
     "Task",
     "TaskSpec",
     "check_int",
@@ -215,6 +224,33 @@ class Task:
 
 
 # -- scoring functions ------------------------------------------------------------------
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """A :class:`Task` over a finite set of sequences, as a trainer's epoch mode and exact evaluation use it.
+
+    Its constructor takes ``split`` (``"train"``, ``"valid"`` or ``"test"``; the same ``spec`` for every
+    split) among its keyword arguments, and an instance serves one split:
+
+    - ``num_sequences``: sequences in the split (one epoch walks each once);
+    - ``num_scored``: scored steps in the split (bAbI: questions);
+    - ``batch(index)``: the :class:`Batch` of the sequences at ``index`` (in that order);
+    - ``evaluate(predict, batch_size)``: ``(metrics, per-scored-step frame)`` over the whole split, where
+      ``predict`` maps a :class:`Batch` to logits; the frame has a ``length`` and a ``correct`` column.
+
+    ``sample`` still draws uniformly from the split, so a dataset also trains in the sampled mode.
+    """
+
+    @property
+    def num_sequences(self) -> int: ...
+
+    @property
+    def num_scored(self) -> int: ...
+
+    def batch(self, index: Sequence[int] | np.ndarray) -> Batch: ...
+
+    def evaluate(self, predict: Callable[[Batch], Any], batch_size: int = 64) -> tuple[dict[str, float], pd.DataFrame]: ...
 
 
 def score_bits(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> dict[str, float]:

@@ -324,7 +324,7 @@ def test_cli_no_compile_runs_eagerly_and_says_so(tmp_path):
     [
         ({"batch_size": 0}, ValueError, r"batch_size must be an integer in \[1, inf\], got 0"),
         ({"optimizer": "adagrad"}, ValueError, "optimizer must be one of adam, rmsprop, sgd, got 'adagrad'"),
-        ({"steps": None, "minutes": None}, ValueError, "steps and minutes are both None"),
+        ({"steps": None, "minutes": None}, ValueError, "steps, minutes and epochs are all None"),
         ({"agent": "gru"}, ValueError, "agent must be one of lstm"),
         ({"lr": 0.0}, ValueError, "lr must be a finite number > 0"),
         ({"curriculum": "shrink"}, ValueError, "curriculum must be one of none, grow"),

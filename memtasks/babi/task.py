@@ -309,6 +309,11 @@ class BabiTask(Task):
         return int(self._mask.sum())
 
     @property
+    def num_scored(self) -> int:
+        """Scored frames of the split (= ``num_questions``; :class:`memtasks.core.Dataset`)."""
+        return self.num_questions
+
+    @property
     def max_frames(self) -> int:
         """Most frames (sentences + questions) in one sequence of the split.
 
