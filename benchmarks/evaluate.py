@@ -145,8 +145,9 @@ def evaluate_dataset(agent: nn.Module, make_split: Any, batch_size: int = 64) ->
 
     Returns:
         Columns ``split, length, metric, value, samples``: per split, the whole split's ``task.evaluate``
-        metrics at ``length = -1``; for the test split also, per length (bAbI: story sentences of the
-        sequence), ``error_rate`` and ``questions`` (scored steps) when the task has class outputs.
+        metrics at ``length = -1``; for the test split also, per length (bAbI: the story sentences before
+        the question, ``context``), ``error_rate`` and ``questions`` (scored steps) when the task has class
+        outputs.
     """
     batch_size = check_int("batch_size", batch_size, 1)
     was_training = agent.training
@@ -159,7 +160,8 @@ def evaluate_dataset(agent: nn.Module, make_split: Any, batch_size: int = 64) ->
             metrics, results = task.evaluate(lambda b: agent(torch.as_tensor(b.inputs, device=device)), batch_size)
             rows += [(split, TRAIN_RANGE, k, float(v), task.num_scored) for k, v in metrics.items()]
             if split == "test" and "correct" in results:
-                for length, group in results.groupby("length", sort=True):
+                key = "context" if "context" in results else "length"  # bAbI: sentences before the question
+                for length, group in results.groupby(key, sort=True):
                     rows.append((split, int(length), "error_rate", 1.0 - float(group["correct"].mean()), len(group)))
                     rows.append((split, int(length), "questions", float(len(group)), len(group)))
     finally:
