@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.results import RUNS_FILE, read_manifest, read_runs, write_text_atomic
+from benchmarks.tables import cell_text, markdown_table
 
 __all__ = [
     "LEADERBOARD_FILE",
@@ -199,19 +200,13 @@ def _converge(row: _AgentRow) -> tuple[str, str]:
     return f"{_num(float(np.mean(seqs)))}{suffix}", f"{_duration(float(np.mean(walls)))}{suffix}"
 
 
-def _cell_text(text: str, limit: int = 160) -> str:
-    """Make free text safe inside a Markdown table cell."""
-    text = " ".join(str(text).split()).replace("|", "\\|")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _status(row: _AgentRow) -> str:
     counts: dict[str, int] = {}
     for _, status, _ in row.statuses:
         counts[status] = counts.get(status, 0) + 1
     text = ", ".join(f"{status} {n}/{row.seeds}" for status, n in counts.items())
     reasons = [f"seed {seed} {status}: {msg}" for seed, status, msg in row.statuses if status in ("failed", "diverged")]
-    return _cell_text(text + ("; " + "; ".join(reasons) if reasons else ""), 400)
+    return cell_text(text + ("; " + "; ".join(reasons) if reasons else ""), 400)
 
 
 def _pick_lengths(longer: list[int]) -> list[int]:
@@ -219,12 +214,6 @@ def _pick_lengths(longer: list[int]) -> list[int]:
         return longer
     idx = np.unique(np.linspace(0, len(longer) - 1, MAX_LENGTH_COLUMNS).round().astype(int))
     return [longer[i] for i in idx]
-
-
-def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def task_table(runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, heading_level: int = 2) -> str:
@@ -283,7 +272,7 @@ def task_table(runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, h
         f"{seeds} seed(s) per agent. Ranked by {rank_words}, ascending; ties broken by the longest test length; "
         "agents without an evaluated seed come last.",
         "",
-        _markdown_table(header, body),
+        markdown_table(header, body),
     ]
     if shown != longer:
         note = f"Longer-length columns: {len(shown)} of the {len(longer)} longer test lengths; runs.csv has all."
@@ -448,7 +437,7 @@ def suite_leaderboard(scores: pd.DataFrame) -> str:
                       "best lr (mean validation)", "mean ± sd at best lr: ID %", "mean ± sd at best lr: OOD %"]
             lines += [
                 f"### {task.split('/', 1)[-1]} (`{task}`, task protocol `{task_protocol}`)", "",
-                _markdown_table(header, [[str(i), *cells] for i, (_, cells) in enumerate(body, start=1)]), "",
+                markdown_table(header, [[str(i), *cells] for i, (_, cells) in enumerate(body, start=1)]), "",
             ]
     return "\n".join(lines)
 
@@ -540,7 +529,7 @@ def merge_leaderboards(root: str | Path) -> Path:
             "",
             "Ranked by the mean over seeds of the score at each experiment's training lengths, ascending.",
             "",
-            _markdown_table(header, body),
+            markdown_table(header, body),
             "",
         ]
     lines += sections

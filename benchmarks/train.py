@@ -20,6 +20,12 @@
 5. stop at the step limit, the wall-clock budget, convergence or divergence,
    then write ``model.pt`` (:func:`agents.save_checkpoint`) and ``result.json``.
 
+Epoch mode (``epochs``, for a task over a finite set of sequences, :class:`memtasks.core.Dataset`: bAbI):
+step 2 walks a fresh permutation of the training split each epoch instead of sampling, every schedule
+(``set_progress``, the learning rate) moves at each epoch's start, and step 4 becomes: at each epoch's end,
+score the ``valid`` split (``valid.csv``) and keep the weights of the best validation epoch, which are the
+run's ``model.pt``.
+
 Files written under ``out_dir`` (when given):
 
 - ``train.csv``: one row per log (header written first, rows flushed as they

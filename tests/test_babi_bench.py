@@ -1,12 +1,7 @@
-"""The bAbI reproduction benchmark (``benchmarks.babi``): paper data, runs, resume, report.
-
-Tests that train read the real data from ``$MEMTASKS_BABI_DIR`` and skip when it is
-absent; the paper-table and report tests run on synthetic records.
-"""
+"""The bAbI benchmark through the generic runner: epoch mode, babi_1k.toml, the report and the migration."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -14,15 +9,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
-import torch
 
 from benchmarks import babi
-from benchmarks.babi import RECORD_VERSION, RunConfig, cell_path, parse_ints, report, run_cell, summary_table
 from benchmarks.babi_paper import FAIL_THRESHOLD, PAPER_COLUMNS, paper_column
+from benchmarks.experiment import load_experiment
+from benchmarks.results import read_runs
+from benchmarks.runner import run_experiment
+from benchmarks.train import TrainConfig, _epoch_lr, train
 
-TINY = {"agent_config": {"frame_size": 32, "embedding_size": 8}}
-"""A small MemN2N for the fast tests (4 blocks of 8: the protocol's embedding="blocks")."""
+BABI_1K = Path(__file__).resolve().parents[1] / "benchmarks" / "experiments" / "babi_1k.toml"
+
+SMALL_BY_AGENT = {
+    "memn2n": {"frame_size": 32, "embedding_size": 8},  # 4 blocks of 8: the protocol's embedding="blocks"
+    "lstm": {"frame_size": 16, "hidden_size": 16},
+    "ntm": {"frame_size": 16, "controller_size": 16, "memory_rows": 16, "memory_width": 8},
+    "dnc": {"frame_size": 16, "controller_size": 16, "memory_rows": 16, "memory_width": 8},
+    "transformer": {"frame_size": 16, "d_model": 16, "num_layers": 1, "num_heads": 2, "ff_size": 32},
+}
+"""Smaller sizes of every agent of babi_1k.toml, for the fast tests."""
 
 
 @pytest.fixture(scope="session")
@@ -63,281 +69,191 @@ def test_paper_summaries_match_the_reference_file() -> None:
     assert paper_column("ntm", "1k") is None
 
 
-# -- configuration ------------------------------------------------------------------------------------
+# -- the epoch mode of the training loop ----------------------------------------------------------------
 
 
-def test_parse_ints() -> None:
-    assert parse_ints("1-3,7") == [1, 2, 3, 7]
-    assert parse_ints("0,1,2") == [0, 1, 2]
-    with pytest.raises(ValueError, match="must lie in"):
-        parse_ints("0-2", 1, 20)
-    with pytest.raises(ValueError, match="ranges"):
-        parse_ints("one")
+def _memn2n(**changes: Any) -> TrainConfig:
+    """qa1 with the paper's MemN2N protocol (smaller embeddings), as babi_1k.toml sets it."""
+    values: dict[str, Any] = dict(
+        task="bAbI-qa1-v0", agent="memn2n", seed=0, steps=None, epochs=3, batch_size=32, batch_unit="scored",
+        optimizer="sgd", lr=0.01, lr_halve_epochs=25, linear_start_lr=0.005, clip_norm=40.0,
+        loss_reduction="sum", head_init_std=0.1, log_every=1000, device="cpu",
+        task_kwargs={"per_question": True},
+        agent_kwargs={**SMALL_BY_AGENT["memn2n"], "frame_blocks": 4, "embedding": "blocks", "hops": 3,
+                      "linear_start": True, "linear_start_epochs": 1, "random_noise": 0.1,
+                      "empty_memories": True, "init_std": 0.1, "memory_size": 10},
+    )  # fmt: skip
+    values.update(changes)
+    return TrainConfig(**values)
 
 
-def test_parse_overrides() -> None:
-    overrides = babi.parse_overrides(["head_bias=false", 'agent_config.weight_tying="layerwise"',
-                                      "agent_config.frame_blocks=3", "lr=0.02"])  # fmt: skip
-    assert overrides == {"head_bias": False, "lr": 0.02,
-                         "agent_config": {"weight_tying": "layerwise", "frame_blocks": 3}}  # fmt: skip
-    protocol = RunConfig(1, "memn2n", 0, overrides=overrides).protocol()
-    assert protocol.agent_config["weight_tying"] == "layerwise" and protocol.agent_config["hops"] == 3
-    with pytest.raises(ValueError, match="FIELD=JSON"):
-        babi.parse_overrides(["head_bias"])
-    with pytest.raises(ValueError, match="weight_tying: the value must be JSON"):
-        babi.parse_overrides(["agent_config.weight_tying=layerwise"])
+def test_epoch_mode_keeps_the_best_validation_epoch(tmp_path: Path, babi_dir: Path) -> None:
+    result = train(_memn2n(), tmp_path, progress=False)
+    valid = pd.read_csv(tmp_path / "valid.csv")
+    assert list(valid["epoch"]) == [1, 2, 3]  # one validation per epoch, none twice
+    assert valid["step"].diff().dropna().nunique() == 1  # equal epochs: 900 questions / 32 -> 29 steps
+    errors = list(valid["error_rate"])
+    best = max(i + 1 for i, e in enumerate(errors) if e == min(errors))  # ties: the later epoch
+    assert result.best_epoch == best and result.epochs_run == 3
+    assert result.selected["error_rate"] == pytest.approx(min(errors))
+    log = pd.read_csv(tmp_path / "train.csv")
+    assert list(log["epoch"]) == [1, 2, 3]  # a row at every epoch's end
+    record = json.loads((tmp_path / "result.json").read_text())
+    assert record["batching"].startswith("epochs:") and record["best_epoch"] == best
+
+    # model.pt holds the kept weights: they score the valid split as the selection saw it
+    import memtasks
+    from agents import load_checkpoint
+    from benchmarks.evaluate import evaluate_dataset
+
+    agent, _, _ = load_checkpoint(tmp_path / "model.pt")
+    scores = evaluate_dataset(agent, lambda split: memtasks.make_task("bAbI-qa1-v0", per_question=True, split=split))
+    whole = scores[(scores["length"] == -1) & (scores["metric"] == "error_rate")].set_index("split")["value"]
+    assert whole["valid"] == pytest.approx(min(errors))
+    per_length = scores[(scores["split"] == "test") & (scores["length"] >= 0)]
+    questions = per_length[per_length["metric"] == "questions"]["value"].sum()
+    assert questions == 1000  # every test question in exactly one length row
 
 
-def test_main_refuses_overrides_into_the_protocols_folder(capsys) -> None:
-    assert babi.main(["--tasks", "1", "--override", "head_bias=false", "--out", "results/babi"]) == 2
-    assert "need their own --out" in capsys.readouterr().err
-    assert babi.main(["--tasks", "1", "--override", "nonsense=1", "--out", "x"]) == 2
-    assert "unknown protocol override" in capsys.readouterr().err
+def test_schedules_advance_in_every_mode(babi_dir: Path) -> None:
+    """MemN2N's linear start ends in epoch mode and in the sampled mode with epoch_size; without either
+    the trainer refuses instead of training a model that stays linear."""
+    with pytest.raises(ValueError, match="epoch_size"):
+        train(_memn2n(epochs=None, steps=5, batch_unit="sequences"), None, progress=False)
+    for changes in ({"epochs": 2}, {"epochs": None, "steps": 40, "epoch_size": 900, "batch_unit": "sequences"}):
+        import agents
+
+        built: list[Any] = []
+        original = agents.make_agent
+
+        def spy(*args: Any, **kwargs: Any) -> Any:
+            built.append(original(*args, **kwargs))
+            return built[-1]
+
+        import benchmarks.train as trainer
+
+        trainer.make_agent, saved = spy, trainer.make_agent
+        try:
+            train(_memn2n(**changes), None, progress=False)
+        finally:
+            trainer.make_agent = saved
+        assert not built[0].core.warming_up(), changes  # linear_start_epochs = 1: over after the first epoch
 
 
-def test_run_config_errors_name_the_field() -> None:
-    with pytest.raises(ValueError, match="agent must be one of"):
-        RunConfig(1, "gru", 0)
-    with pytest.raises(ValueError, match="task must be"):
-        RunConfig(21, "memn2n", 0)
+def test_epoch_learning_rate_schedule() -> None:
+    base = dict(task="bAbI-qa1-v0", agent="memn2n", steps=None, epochs=100, lr=0.01, lr_halve_epochs=25)
+    plain = TrainConfig(**base)
+    assert [_epoch_lr(plain, e, False) for e in (0, 24, 25, 50, 99)] == [0.01, 0.01, 0.005, 0.0025, 0.00125]
+    warm = TrainConfig(**base, linear_start_lr=0.005, lr_halve_from=20)
+    assert _epoch_lr(warm, 3, True) == 0.005  # the warm-up rate while linear start is on
+    assert [_epoch_lr(warm, e, False) for e in (20, 44, 45)] == [0.01, 0.01, 0.005]  # counted from epoch 20
+
+
+def test_epoch_mode_refuses_a_sampled_task() -> None:
     with pytest.raises(ValueError, match="epochs"):
-        RunConfig(1, "memn2n", 0, epochs=0)
-    with pytest.raises(ValueError, match="unknown protocol override"):
-        RunConfig(1, "memn2n", 0, overrides={"learning_rate": 1.0})
+        train(TrainConfig(task="Copy-v0", agent="lstm", steps=None, epochs=2), None, progress=False)
+    with pytest.raises(ValueError, match="batch_unit"):
+        TrainConfig(task="Copy-v0", agent="lstm", batch_unit="scored")
 
 
-def test_learning_rate_schedule() -> None:
-    protocol = babi.PROTOCOLS["memn2n"]
-    assert babi.learning_rate(protocol, 0, linear=True) == 0.005
-    assert babi.learning_rate(protocol, 20, linear=False) == 0.01
-    assert babi.learning_rate(protocol, 25, linear=False) == 0.005
-    assert babi.learning_rate(protocol, 99, linear=False) == 0.01 / 8
-    assert babi.learning_rate(babi.PROTOCOLS["lstm"], 99, linear=False) == 1e-3
-    # the authors' code restarts the halving when linear start ends: lr_halve_from=20
-    restart = dataclasses.replace(protocol, lr=0.005, lr_halve_from=20)
-    assert babi.learning_rate(restart, 20, linear=False) == 0.005
-    assert babi.learning_rate(restart, 44, linear=False) == 0.005
-    assert babi.learning_rate(restart, 45, linear=False) == 0.0025
-    assert babi.learning_rate(restart, 5, linear=True) == 0.005
+# -- babi_1k.toml through the runner ------------------------------------------------------------------------
 
 
-def test_memn2n_protocol_is_the_papers_construction() -> None:
-    """Per-hop position-encoded embeddings (K + 1 bags used as B = A^1, C^1..C^K), memory of sentences only."""
-    config = babi.PROTOCOLS["memn2n"].agent_config
-    assert config["embedding"] == "blocks" and config["weight_tying"] == "adjacent"
-    assert config["frame_blocks"] == config["hops"] + 1
-    assert config["frame_size"] == config["frame_blocks"] * config["embedding_size"] == 80
-    assert babi.PROTOCOLS["memn2n"].per_question
-    assert config["empty_memories"]  # the authors' fixed memory with empty slots in the softmax
-    assert not babi.PROTOCOLS["lstm"].per_question and not babi.PROTOCOLS["ntm"].per_question
+def test_babi_1k_file_sets_the_protocols(babi_dir: Path) -> None:
+    experiment = load_experiment(BABI_1K)
+    assert len(experiment.cells) == 20 * 5 * 3
+    cells = {(c.task, c.agent, c.seed): c for c in experiment.cells}
+    memn2n = cells[("memtasks/bAbI-qa3-v0", "memn2n", 0)]
+    assert memn2n.task_kwargs["per_question"] and memn2n.agent_kwargs["memory_size"] == 50
+    assert (memn2n.train.optimizer, memn2n.train.loss_reduction, memn2n.train.epochs) == ("sgd", "sum", 100)
+    lstm = cells[("memtasks/bAbI-qa3-v0", "lstm", 0)]
+    assert "per_question" not in lstm.task_kwargs and lstm.train.optimizer == "adam"
+    assert lstm.train.steps is None and lstm.train.batch_unit == "scored"
 
 
-def test_10k_memn2n_adds_relu_between_hops_and_overrides_still_win() -> None:
-    """The paper's 10k column (PE LS RN*) is the 1k protocol plus a ReLU between hops."""
-    assert not RunConfig(1, "memn2n", 0, size="1k").protocol().agent_config.get("relu_between_hops", False)
-    ten_k = RunConfig(1, "memn2n", 0, size="10k").protocol()
-    assert ten_k.agent_config["relu_between_hops"] is True
-    assert ten_k.agent_config["hops"] == 3  # the rest of the agent config is kept
-    assert not RunConfig(1, "lstm", 0, size="10k").protocol().agent_config.get("relu_between_hops", False)
-    off = RunConfig(1, "memn2n", 0, size="10k", overrides={"agent_config": {"relu_between_hops": False}})
-    assert off.protocol().agent_config["relu_between_hops"] is False
+@pytest.mark.parametrize("agent", list(SMALL_BY_AGENT))
+def test_every_agent_of_the_file_runs_an_epoch_through_the_runner(agent: str, tmp_path: Path, babi_dir: Path) -> None:
+    """Each agent of babi_1k.toml (smaller sizes, one epoch of qa1) trains, is selected and scored in the
+    runner's schema: valid rows per epoch, eval rows of the three splits at the kept epoch."""
+    sizes = ", ".join(f"{k} = {v}" for k, v in SMALL_BY_AGENT[agent].items())
+    experiment = load_experiment(BABI_1K, overrides=[
+        "train.epochs=1", "seeds=[0]", "train.compile=false", f"agents.{agent}={{ {sizes} }}"
+        + ("" if agent != "memn2n" else ""),
+    ])  # fmt: skip
+    summary = run_experiment(experiment, tmp_path, workers=1, progress=False, plots=False,
+                             only=[f"bAbI-qa1-v0__{agent}__seed0"])  # fmt: skip
+    assert summary.ran == 1 and summary.statuses.get("ok") == 1, summary.failures
+    runs = read_runs(tmp_path)
+    assert set(runs["phase"]) == {"train", "valid", "eval"}
+    valid = runs[runs["phase"] == "valid"]
+    assert set(valid["epoch"]) == {1} and set(valid["split"]) == {"valid"}
+    whole = runs[(runs["phase"] == "eval") & (runs["length"] == -1) & (runs["metric"] == "error_rate")]
+    assert sorted(whole["split"]) == ["test", "train", "valid"] and set(whole["epoch"]) <= {0, 1}
+    assert whole["value"].between(0, 1).all()
 
 
-def test_protocol_options_head_bias_clip_and_empty_memories(babi_dir: Path) -> None:
-    overrides = {"head_bias": False, "agent_config": {"empty_memories": True}}
-    config = RunConfig(1, "memn2n", 0, data_dir=str(babi_dir), overrides=overrides)
-    splits = babi._load_splits(config)
-    agent, _ = babi._build(config, config.protocol(), splits)
-    assert agent.head.bias is None and agent.core.empty_memories
-    # the authors' fixed memory: as many slots as the longest story, not max(50, ...)
-    assert agent.core.memory_size == max(task.max_frames for task in splits.values()) - 1
-    default, _ = babi._build(RunConfig(1, "memn2n", 0, data_dir=str(babi_dir)), babi.PROTOCOLS["memn2n"], splits)
-    assert default.head.bias is not None
+# -- the report and the migration ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("per_parameter", [False, True])
-def test_clip_gradients_globally_or_per_parameter(per_parameter: bool) -> None:
-    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 1))
-    protocol = dataclasses.replace(babi.PROTOCOLS["memn2n"], clip_norm=1.0, clip_per_parameter=per_parameter)
-    for p, scale in zip(model.parameters(), (10.0, 0.01, 5.0, 3.0)):
-        p.grad = torch.full_like(p, scale)
-    small = model[0].bias.grad.clone()  # norm 0.017 < 1
-    babi.clip_gradients(model, protocol)
-    norms = [p.grad.norm().item() for p in model.parameters()]
-    if per_parameter:
-        assert all(n <= 1.0 + 1e-5 for n in norms) and norms[0] == pytest.approx(1.0)
-        torch.testing.assert_close(model[0].bias.grad, small)  # under the cap: untouched
-    else:
-        assert sum(n * n for n in norms) ** 0.5 == pytest.approx(1.0, rel=1e-4)
-        assert model[0].bias.grad.norm().item() < small.norm().item()
-
-
-def test_splits_follow_the_protocols_sequence_layout(babi_dir: Path) -> None:
-    memn2n = babi._load_splits(RunConfig(1, "memn2n", 0, data_dir=str(babi_dir)))
-    lstm = babi._load_splits(RunConfig(1, "lstm", 0, data_dir=str(babi_dir)))
-    for split in ("train", "valid", "test"):
-        assert memn2n[split].per_question and not lstm[split].per_question
-        assert memn2n[split].num_sequences == memn2n[split].num_questions == lstm[split].num_questions
-    config = RunConfig(1, "memn2n", 0, data_dir=str(babi_dir), overrides={"per_question": False})
-    assert not babi._load_splits(config)["train"].per_question
-
-
-# -- report from synthetic records --------------------------------------------------------------------
-
-
-def _record(task: int, agent: str, seed: int, valid: float, test: float) -> dict[str, Any]:
+def _legacy_record(task: int, agent: str, seed: int, valid: float, test: float) -> dict[str, Any]:
     return {
-        "version": RECORD_VERSION, "task": task, "agent": agent, "seed": seed, "size": "1k",
-        "valid_error": valid, "test_error": test, "best_epoch": 3, "epochs_run": 5, "epochs_planned": 5,
-        "stopped": "epochs", "wall_s": 1.0, "num_parameters": 10, "test_questions": 1000,
-        "test_by_length": [{"length": 10, "questions": 1000, "errors": round(1000 * test)}],
-        "test_by_context": [{"context": 2, "questions": 500, "errors": round(500 * test)},
-                            {"context": 12, "questions": 500, "errors": round(500 * test)}],
+        "version": 1, "task": task, "agent": agent, "seed": seed, "size": "1k", "valid_error": valid,
+        "test_error": test, "train_error": 0.0, "best_epoch": 2, "epochs_run": 2, "epochs_planned": 2,
+        "stopped": "epochs", "sequences_per_batch": 32, "wall_s": 1.5, "num_parameters": 100,
+        "test_questions": 10, "test_by_length": [{"length": 3, "questions": 10, "errors": round(10 * test)}],
+        "test_by_context": [{"context": 3, "questions": 10, "errors": round(10 * test)}],
+        "history": [{"epoch": e, "lr": 0.01, "linear": False, "train_loss": 1.0 / e, "valid_error": valid}
+                    for e in (1, 2)],
+        "protocol": {"lr": 0.01, "per_question": agent == "memn2n"}, "config": {}, "memory_size": None,
+        "torch": "x", "finished": "2026-11-22T00:00:00+00:00",
     }  # fmt: skip
 
 
-def _write(out: Path, record: dict[str, Any]) -> None:
-    path = cell_path(out, RunConfig(record["task"], record["agent"], record["seed"]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record))
-
-
-def test_report_from_synthetic_records(tmp_path: Path) -> None:
-    # task 1: seeds' test errors 2, 4, 9 % (mean 5, std 3.61); seed 1 has the lowest validation error
+def test_migrate_then_report_gives_the_records_table(tmp_path: Path, babi_dir: Path) -> None:
+    # task 1: seeds' test errors 20, 40, 90 % (mean 50); seed 1 has the lowest validation error (test 40)
     # task 2: 10, 20, 30 % (mean 20); the lowest validation error is seed 2 (test 30)
-    for seed, (valid, test) in enumerate([(0.05, 0.02), (0.01, 0.04), (0.02, 0.09)]):
-        _write(tmp_path, _record(1, "memn2n", seed, valid, test))
-    for seed, (valid, test) in enumerate([(0.3, 0.10), (0.2, 0.20), (0.1, 0.30)]):
-        _write(tmp_path, _record(2, "memn2n", seed, valid, test))
-    _write(tmp_path, _record(1, "lstm", 0, 0.5, 0.5))
-    records = babi.load_records(tmp_path, "1k")
-    summary = summary_table(records, "1k").set_index(["agent", "task"])
-    assert summary.loc[("memn2n", 1), "mean"] == pytest.approx(5.0)
-    assert summary.loc[("memn2n", 1), "std"] == pytest.approx(np.std([2, 4, 9], ddof=1))
-    assert summary.loc[("memn2n", 1), "selected"] == pytest.approx(4.0)
-    assert summary.loc[("memn2n", 2), "selected"] == pytest.approx(30.0)
-    assert math.isnan(summary.loc[("lstm", 1), "std"])
+    records = tmp_path / "records"
+    records.mkdir()
+    cases = [(1, "memn2n", s, v, t) for s, (v, t) in enumerate([(0.5, 0.2), (0.1, 0.4), (0.2, 0.9)])]
+    cases += [(2, "memn2n", s, v, t) for s, (v, t) in enumerate([(0.3, 0.1), (0.2, 0.2), (0.1, 0.3)])]
+    cases += [(1, "lstm", 0, 0.5, 0.5)]
+    for case in cases:
+        (records / f"qa{case[0]}__{case[1]}__seed{case[2]}.json").write_text(json.dumps(_legacy_record(*case)))
+    out = babi.migrate(records, tmp_path / "legacy", "1k")
+    runs = read_runs(out)
+    assert len(runs[(runs["phase"] == "valid")]) == 7 * 2 and len(runs[runs["phase"] == "train"]) == 7 * 2
+    manifest = json.loads((out / "experiment.json").read_text())
+    assert manifest["cells"][0]["legacy"]["test_by_length"]  # fields without a runs.csv row are kept
 
-    paths = report(tmp_path, "1k", command="python -m benchmarks.babi --tasks 1-2")
-    assert {p.name for p in paths} == {"table_1k.md", "runs_1k.csv", "error_by_length_1k.png"}
-    table = (tmp_path / "table_1k.md").read_text()
+    cells, lengths, replaced = babi.cell_results([out])
+    summary = babi.summary_table(cells, "1k").set_index(["agent", "task"])
+    assert summary.loc[("memn2n", 1), "mean"] == pytest.approx(50.0)
+    assert summary.loc[("memn2n", 1), "std"] == pytest.approx(np.std([20, 40, 90], ddof=1))
+    assert summary.loc[("memn2n", 1), "selected"] == pytest.approx(40.0)
+    assert summary.loc[("memn2n", 2), "selected"] == pytest.approx(30.0)
+    assert math.isnan(summary.loc[("lstm", 1), "std"]) and replaced == 0
+    assert lengths["questions"].sum() == 7 * 10
+
+    paths = babi.report([out], tmp_path / "report", "1k")
+    assert {p.name for p in paths} == {"table_1k.md", "error_by_length_1k.png"}
+    table = (tmp_path / "report" / "table_1k.md").read_text()
     rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("|")}
-    # columns: task, paper, memn2n mean, memn2n selected, paper LSTM (stated summary only), lstm mean, lstm selected
     mean_row = [c.strip() for c in rows["mean error (%)"].strip("|").split("|")]
     failed_row = [c.strip() for c in rows[f"failed tasks (> {FAIL_THRESHOLD:g}%)"].strip("|").split("|")]
     assert mean_row[1] == "**4.2**"  # paper's tasks 1 and 2: (0.0 + 8.3) / 2
-    assert mean_row[2] == "**12.5**" and mean_row[3] == "**17.0**"  # (5 + 20) / 2 and (4 + 30) / 2
+    assert mean_row[2] == "**35.0**" and mean_row[3] == "**35.0**"  # (50 + 20) / 2 and (40 + 30) / 2
     assert mean_row[4] == "51.3 (all 20, stated)" and failed_row[4] == "20 (all 20, stated)"
     assert mean_row[5] == "**50.0** (1 tasks)"
-    assert failed_row[1:4] == ["**1**", "**1**", "**1**"]  # 5.0 is not > 5
-    assert "python -m benchmarks.babi --tasks 1-2" in table
     assert "ours memn2n (3 seeds) mean ± std" in table and "ours lstm (1 seed) mean ± std" in table
-    tidy = __import__("pandas").read_csv(tmp_path / "runs_1k.csv")
-    assert list(tidy.columns) == ["task", "agent", "seed", "metric", "value"]
-    assert len(tidy) == 7 * 6
-    assert tidy.query("task == 2 and seed == 2 and metric == 'test_error'")["value"].item() == pytest.approx(30.0)
+
+    # a later folder's cell replaces an earlier one's, and the report says so
+    again = babi.migrate(records, tmp_path / "again", "1k")
+    _, _, replaced = babi.cell_results([out, again])
+    assert replaced == 7
 
 
-def test_report_names_protocol_changes_of_its_records(tmp_path: Path) -> None:
-    """An ablation's records (or an older protocol's) are labelled in the table, never passed off as the protocol."""
-    today = json.loads(json.dumps(dataclasses.asdict(RunConfig(1, "memn2n", 0).protocol())))
-    ablation = {**today, "agent_config": {**today["agent_config"], "weight_tying": "layerwise"}}
-    older = {k: v for k, v in today.items() if k != "head_bias"}  # a field added later, at its default
-    _write(tmp_path, {**_record(1, "memn2n", 0, 0.1, 0.1), "protocol": ablation})
-    _write(tmp_path, {**_record(1, "memn2n", 1, 0.1, 0.1), "protocol": older})
-    _write(tmp_path, {**_record(1, "memn2n", 2, 0.1, 0.1), "protocol": today})
-    report(tmp_path, "1k")
-    table = (tmp_path / "table_1k.md").read_text()
-    assert ("memn2n records (against today's `PROTOCOLS` in benchmarks/babi.py): "
-            'agent_config.weight_tying = "layerwise" (1 runs).') in table
-    assert "head_bias" not in table.split("## Protocol")[0]
-
-
-# -- real runs (need the data) ------------------------------------------------------------------------
-
-
-def test_tiny_run_writes_record_and_report_and_resume_skips(tmp_path: Path, babi_dir: Path, monkeypatch) -> None:
-    config = RunConfig(1, "memn2n", 0, epochs=2, data_dir=str(babi_dir), overrides=TINY)
-    record = run_cell(config, tmp_path)
-    path = cell_path(tmp_path, config)
-    assert path.is_file() and json.loads(path.read_text()) == record
-    assert record["epochs_run"] == 2 and record["stopped"] == "epochs" and 1 <= record["best_epoch"] <= 2
-    assert 0.0 <= record["test_error"] <= 1.0 and record["test_questions"] == 1000
-    assert 0.0 <= record["train_error"] <= 1.0
-    assert sum(e["questions"] for e in record["test_by_context"]) == 1000
-    assert [h["epoch"] for h in record["history"]] == [1, 2]
-    assert not (tmp_path / "runs" / "1k" / "ckpt").exists() or not any((tmp_path / "runs" / "1k" / "ckpt").iterdir())
-
-    # a second run of the same cell does not train: building the data would fail here
-    monkeypatch.setattr(babi, "_load_splits", lambda config: (_ for _ in ()).throw(AssertionError("retrained")))
-    assert run_cell(config, tmp_path) == record
-    report(tmp_path, "1k")
-    assert "| 1 | 0.0 |" in (tmp_path / "table_1k.md").read_text()
-    assert (tmp_path / "error_by_length_1k.png").stat().st_size > 0
-
-
-def test_main_skips_finished_runs(tmp_path: Path, babi_dir: Path, capsys) -> None:
-    argv = ["--agents", "memn2n", "--tasks", "1", "--seeds", "0", "--epochs", "1", "--out", str(tmp_path), "--quiet"]
-    assert babi.main(argv) == 0
-    first = cell_path(tmp_path, RunConfig(1, "memn2n", 0)).read_text()
-    assert babi.main(argv) == 0
-    assert "1 already finished, 0 to do" in capsys.readouterr().out
-    assert cell_path(tmp_path, RunConfig(1, "memn2n", 0)).read_text() == first
-    assert babi.main(["report", "--out", str(tmp_path)]) == 0
-
-
-def test_interrupted_run_resumes_to_the_same_numbers(tmp_path: Path, babi_dir: Path) -> None:
-    """Kill a run after epoch 3 (checkpoint after every epoch), resume it: same record as uninterrupted."""
-    common = dict(epochs=4, data_dir=str(babi_dir), overrides=TINY, checkpoint_every_s=0.0)
-    straight = run_cell(RunConfig(1, "memn2n", 0, **common), tmp_path / "a")
-
-    class Killed(Exception):
-        pass
-
-    def kill(epoch: int, message: str) -> None:
-        if epoch == 3:
-            raise Killed
-
-    config = RunConfig(1, "memn2n", 0, **common)
-    with pytest.raises(Killed):
-        run_cell(config, tmp_path / "b", progress=kill)
-    assert not cell_path(tmp_path / "b", config).exists()
-    resumed = run_cell(config, tmp_path / "b")
-    for key in ("valid_error", "test_error", "best_epoch", "epochs_run", "history", "test_by_context"):
-        assert resumed[key] == straight[key], key
-
-
-def test_wall_clock_cap_records_epochs_run(tmp_path: Path, babi_dir: Path) -> None:
-    config = RunConfig(1, "memn2n", 0, epochs=1000, minutes_per_run=0.02, data_dir=str(babi_dir), overrides=TINY)
-    record = run_cell(config, tmp_path)
-    assert record["stopped"] == "time" and 1 <= record["epochs_run"] < 1000
-    assert record["history"][-1]["epoch"] == record["epochs_run"]
-
-
-def test_memn2n_learns_qa1_within_a_minute(tmp_path: Path, babi_dir: Path) -> None:
-    """The paper's protocol (d=20, 3 hops, LS, RN) on qa1 (1k): < 10% validation error within 60 s.
-
-    About 3 s on one idle core (0 % validation error from epoch 30), so not marked slow.
-    """
-    config = RunConfig(1, "memn2n", 0, epochs=40, data_dir=str(babi_dir))
-    record = run_cell(config, tmp_path)
-    assert record["wall_s"] < 60.0
-    assert record["valid_error"] < 0.10, record["history"]
-
-
-SMALL_BY_AGENT = {
-    "memn2n": TINY["agent_config"],
-    "lstm": {"frame_size": 16, "hidden_size": 16},
-    "ntm": {"frame_size": 16, "controller_size": 16, "memory_rows": 16, "memory_width": 8},
-    "dnc": {"frame_size": 16, "controller_size": 16, "memory_rows": 16, "memory_width": 8},
-    "transformer": {"frame_size": 16, "d_model": 16, "num_layers": 1, "num_heads": 2, "ff_size": 32},
-}
-
-
-@pytest.mark.parametrize("agent", babi.AGENTS)
-def test_every_protocol_runs_an_epoch(agent: str, tmp_path: Path, babi_dir: Path) -> None:
-    """Every agent the benchmark knows (its protocol, smaller sizes) trains and is scored on qa1."""
-    config = RunConfig(1, agent, 0, epochs=1, data_dir=str(babi_dir), overrides={"agent_config": SMALL_BY_AGENT[agent]})
-    record = run_cell(config, tmp_path)
-    assert record["epochs_run"] == 1 and record["test_questions"] == 1000
-    assert 0.0 <= record["test_error"] <= 1.0 and math.isfinite(record["train_error"])
+def test_migrate_refuses_other_record_versions(tmp_path: Path) -> None:
+    (tmp_path / "qa1__memn2n__seed0.json").write_text(json.dumps({**_legacy_record(1, "memn2n", 0, 0.1, 0.1), "version": 2}))
+    with pytest.raises(ValueError, match="version"):
+        babi.migrate(tmp_path, tmp_path / "out", "1k")
+    assert babi.main(["migrate", str(tmp_path / "none"), "--out", str(tmp_path / "x")]) == 2

@@ -51,7 +51,8 @@ def make_results(folder: Path, name: str = "synth", manifest: bool = True) -> Pa
                     else:
                         metrics = {"loss": cost / 50, "cost_nats": cost / 40, "error_rate": min(1, cost / 80)}
                     for metric, value in metrics.items():
-                        rows.append([name, task, agent, seed, 1e-3, "train", step, seen, step * 0.1, pd.NA, metric, value])
+                        rows.append([name, task, agent, seed, 1e-3, "train", pd.NA, step, pd.NA, seen, step * 0.1, pd.NA, metric,
+                                     value])  # fmt: skip
                 for length in LENGTHS:
                     err = _error(agent, length, seed)
                     if task == BITS:
@@ -60,7 +61,7 @@ def make_results(folder: Path, name: str = "synth", manifest: bool = True) -> Pa
                         rate = min(1.0, err / 100)
                         metrics = {"error_rate": rate, "accuracy": 1 - rate, "seq_accuracy": 1 - rate}
                     for metric, value in metrics.items():
-                        rows.append([name, task, agent, seed, 1e-3, "eval", 500, 8000, 50.0, length, metric, value])
+                        rows.append([name, task, agent, seed, 1e-3, "eval", "test", 500, pd.NA, 8000, 50.0, length, metric, value])
     folder.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(folder / "runs.csv", pd.DataFrame(rows, columns=list(RUNS_COLUMNS)))
     if manifest:

@@ -328,7 +328,7 @@ def test_cli_no_compile_runs_eagerly_and_says_so(tmp_path):
         ({"agent": "gru"}, ValueError, "agent must be one of lstm"),
         ({"lr": 0.0}, ValueError, "lr must be a finite number > 0"),
         ({"curriculum": "shrink"}, ValueError, "curriculum must be one of none, grow"),
-        ({"lr_halve_epochs": 25}, ValueError, "lr_halve_epochs needs epoch_size"),
+        ({"lr_halve_epochs": 25}, ValueError, "lr_halve_epochs needs epochs"),
         ({"steps": 2.5}, TypeError, "steps must be an integer"),
     ],
 )
