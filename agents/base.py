@@ -106,6 +106,10 @@ class Core(nn.Module):
         which trainers may give its own learning rate (``TrainConfig.linear_start_lr``). Default: never."""
         return False
 
+    def end_warm_up(self) -> None:
+        """End the warm-up phase now, whatever the epoch (trainers call it when the validation loss stops
+        improving: ``TrainConfig.warm_up_end = "plateau"``, the MemN2N paper's rule). Default: nothing."""
+
     @property
     def needs_epochs(self) -> bool:
         """Whether the core has a schedule that only :meth:`set_progress` advances, so a trainer must count

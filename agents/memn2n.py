@@ -210,14 +210,21 @@ class MemN2NCore(Core):
         # the forward reads a Python mirror of it (no device sync per hop on CUDA)
         self.register_buffer("linear_start_active", torch.tensor(config.linear_start))
         self._linear_now = config.linear_start
+        self._warm_up_ended = False  # end_warm_up() was called: linear start is over whatever the epoch
         self.register_load_state_dict_post_hook(_sync_linear_start)
 
     # -- schedule ------------------------------------------------------------------------
     def set_progress(self, epoch: int) -> None:
         """Linear start: no softmax over memories while ``epoch < linear_start_epochs``."""
         check_int("epoch", epoch, 0)
-        self._linear_now = self.linear_start and epoch < self.linear_start_epochs
+        self._linear_now = self.linear_start and epoch < self.linear_start_epochs and not self._warm_up_ended
         self.linear_start_active.fill_(self._linear_now)
+
+    def end_warm_up(self) -> None:
+        """Re-insert the softmax now (the paper: when the validation loss stops decreasing); for good."""
+        self._warm_up_ended = True
+        self._linear_now = False
+        self.linear_start_active.fill_(False)
 
     def warming_up(self) -> bool:
         """True while linear start is on (the paper trains this phase with lr 0.005)."""

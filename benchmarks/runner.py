@@ -234,6 +234,7 @@ def run_cell(cell: Cell, cell_dir: str | Path, threads: int | None = None, progr
             message=result.message,
             epochs_run=result.epochs_run,
             best_epoch=result.best_epoch,
+            warm_up_epochs=result.warm_up_epochs,
             steps=result.steps,
             sequences_seen=result.sequences_seen,
             train_wall_s=result.wall_s,

@@ -190,6 +190,11 @@ class TrainConfig:
     linear_start_lr: Positive | None = None
     """Learning rate while the core's warm-up is on (``Core.warming_up``: MemN2N's linear start; the paper:
     0.005); ``None`` = the schedule's rate; > 0."""
+    warm_up_end: Literal["epochs", "plateau"] = "epochs"
+    """When the core's warm-up (``Core.warming_up``: MemN2N's linear start) ends: after its own number of
+    epochs (``"epochs"``: ``linear_start_epochs``), or (``"plateau"``, epoch mode) after the first epoch whose
+    validation loss (``cost_nats``; ``cost_bits`` for bits) does not improve on the warm-up's best so far, the
+    MemN2N paper's rule (its own number of epochs stays an upper bound)."""
     loss_reduction: Literal["mean", "sum"] = "mean"
     """What the optimizer minimises: ``"mean"`` of :func:`agents.sequence_loss` over the batch's scored
     steps, or their ``"sum"`` (the MemN2N paper's SGD; the logged ``loss`` is the mean either way)."""
@@ -244,6 +249,8 @@ class TrainConfig:
             raise ValueError("epochs and epoch_size are both set: epoch_size is for the sampled mode; set one")
         if self.epochs is not None and (self.curriculum != "none" or self.until_bit_errors is not None):
             raise ValueError("epochs (epoch mode) cannot be combined with curriculum or until_bit_errors")
+        if self.warm_up_end == "plateau" and self.epochs is None:
+            raise ValueError("warm_up_end 'plateau' needs epochs (epoch mode: it reads the validation loss); it is None")
         if self.batch_unit != "sequences" and self.epochs is None:
             raise ValueError(f"batch_unit {self.batch_unit!r} needs epochs (epoch mode); it is None")
 
@@ -325,6 +332,8 @@ class TrainResult:
     """Epoch mode: the epoch (1-based; 0 = before training) whose weights were kept, by validation."""
     selected: dict[str, float] = field(default_factory=dict)
     """Epoch mode: the valid split's metrics of the kept weights (empty in sampled mode)."""
+    warm_up_epochs: int | None = None
+    """Epoch mode: epochs that started with the core's warm-up on (MemN2N's linear start), else ``None``."""
 
 
 def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool = True) -> TrainResult:
@@ -391,14 +400,18 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
         valid_log = _CsvLog(out / "valid.csv", metric_keys, valid=True) if out is not None and epoch_mode else None
 
         epoch = 0
+        warm_up_epochs = 0
+        warm_up_best = math.inf  # the best validation loss while the warm-up is on ("plateau")
 
         def begin_epoch(new_epoch: int) -> None:
             """Advance every schedule to ``new_epoch`` (0-based): the core's, then the learning rate."""
-            nonlocal epoch
+            nonlocal epoch, warm_up_epochs
             epoch = new_epoch
             agent.core.set_progress(epoch)
+            warming_up = agent.core.warming_up()
+            warm_up_epochs += int(warming_up)
             for group in optimizer.param_groups:
-                group["lr"] = _epoch_lr(config, epoch, agent.core.warming_up())
+                group["lr"] = _epoch_lr(config, epoch, warming_up)
 
         begin_epoch(0)
         batches = _epoch_batches(task, per_batch, rng, config.epochs) if epoch_mode else None
@@ -430,13 +443,20 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
             return scores, bad, bad_message
 
         def validate_epoch(done: int) -> None:
-            """Epoch mode: score the valid split after ``done`` epochs; keep the weights if they are the best."""
+            """Epoch mode: score the valid split after ``done`` epochs; keep the weights if they are the best;
+            end the core's warm-up on a plateau (``warm_up_end = "plateau"``)."""
+            nonlocal warm_up_best
             metrics = _score_split(agent, valid_task)
             row = {"epoch": done, "step": step, "sequences_seen": seen,
                    "wall_s": round(time.perf_counter() - start, 3), **metrics}  # fmt: skip
             if valid_log is not None:
                 valid_log.write(row)
             selection.offer(done, step, metrics)
+            if config.warm_up_end == "plateau" and agent.core.warming_up():
+                loss = metrics.get("cost_nats", metrics.get("cost_bits", math.nan))
+                if loss >= warm_up_best:  # no longer decreasing: end the warm-up from the next epoch on
+                    agent.core.end_warm_up()
+                warm_up_best = min(warm_up_best, loss)
             bar.set_postfix({"epoch": done, "valid": f"{metrics[selection.metric]:.3g}"}, refresh=False)
 
         # -- 2. the training loop: nothing is read back from the device between log rows --------------
@@ -558,6 +578,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
             epochs_run=selection.last_epoch if selection is not None else None,
             best_epoch=selection.epoch if selection is not None else None,
             selected=dict(selection.metrics) if selection is not None else {},
+            warm_up_epochs=warm_up_epochs if epoch_mode else None,
         )
         if out is not None:
             extra = {

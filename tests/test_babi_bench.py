@@ -140,6 +140,30 @@ def test_schedules_advance_in_every_mode(babi_dir: Path) -> None:
         assert not built[0].core.warming_up(), changes  # linear_start_epochs = 1: over after the first epoch
 
 
+def test_warm_up_ends_on_the_validation_plateau(babi_dir: Path, monkeypatch) -> None:
+    """``warm_up_end = "plateau"``: linear start ends after the first epoch whose validation loss does not
+    improve (here epoch 3 of the scripted losses 3, 2, 2.5, ...), not after linear_start_epochs = 50."""
+    import benchmarks.train as trainer
+
+    losses = [3.0, 2.0, 2.5, 1.0, 0.5, 0.4]
+    linear_at_validation: list[bool] = []
+
+    def scripted(agent: Any, task: Any, batch_size: int = 64) -> dict[str, float]:
+        linear_at_validation.append(agent.core.warming_up())
+        return {"error_rate": 0.5, "accuracy": 0.5, "cost_nats": losses.pop(0), "seq_accuracy": 0.5}
+
+    monkeypatch.setattr(trainer, "_score_split", scripted)
+    agent_kwargs = {**_memn2n().agent_kwargs, "linear_start_epochs": 50}
+    result = train(_memn2n(epochs=6, warm_up_end="plateau", agent_kwargs=agent_kwargs), None, progress=False)
+    assert result.warm_up_epochs == 3
+    assert linear_at_validation == [True, True, True, False, False, False]
+    losses += [3.0, 2.0, 2.5]  # the same losses, without the plateau rule
+    fixed = train(_memn2n(epochs=3, agent_kwargs=agent_kwargs), None, progress=False)
+    assert fixed.warm_up_epochs == 3  # "epochs": the core's own count (50) rules
+    with pytest.raises(ValueError, match="warm_up_end"):
+        TrainConfig(task="bAbI-qa1-v0", agent="memn2n", warm_up_end="plateau")
+
+
 def test_epoch_learning_rate_schedule() -> None:
     base = dict(task="bAbI-qa1-v0", agent="memn2n", steps=None, epochs=100, lr=0.01, lr_halve_epochs=25)
     plain = TrainConfig(**base)
@@ -198,7 +222,8 @@ def test_every_agent_of_the_file_runs_an_epoch_through_the_runner(agent: str, tm
 def _legacy_record(task: int, agent: str, seed: int, valid: float, test: float) -> dict[str, Any]:
     return {
         "version": 1, "task": task, "agent": agent, "seed": seed, "size": "1k", "valid_error": valid,
-        "test_error": test, "train_error": 0.0, "best_epoch": 2, "epochs_run": 2, "epochs_planned": 2,
+        "test_error": test, "train_error": 0.01 * (3 - seed),  # the lowest training error: the highest seed
+        "best_epoch": 2, "epochs_run": 2, "epochs_planned": 2,
         "stopped": "epochs", "sequences_per_batch": 32, "wall_s": 1.5, "num_parameters": 100,
         "test_questions": 10, "test_by_length": [{"length": 3, "questions": 10, "errors": round(10 * test)}],
         "test_by_context": [{"context": 3, "questions": 10, "errors": round(10 * test)}],
@@ -232,6 +257,8 @@ def test_migrate_then_report_gives_the_records_table(tmp_path: Path, babi_dir: P
     assert summary.loc[("memn2n", 1), "selected"] == pytest.approx(40.0)
     assert summary.loc[("memn2n", 2), "selected"] == pytest.approx(30.0)
     assert math.isnan(summary.loc[("lstm", 1), "std"]) and replaced == 0
+    assert summary.loc[("memn2n", 1), "by_train"] == pytest.approx(90.0)  # seed 2: the lowest training error
+    assert summary.loc[("memn2n", 1), "by_train_seed"] == 2 and summary.loc[("memn2n", 1), "by_train_of"] == 3
     assert lengths["questions"].sum() == 7 * 10
 
     paths = babi.report([out], tmp_path / "report", "1k")
@@ -242,8 +269,9 @@ def test_migrate_then_report_gives_the_records_table(tmp_path: Path, babi_dir: P
     failed_row = [c.strip() for c in rows[f"failed tasks (> {FAIL_THRESHOLD:g}%)"].strip("|").split("|")]
     assert mean_row[1] == "**4.2**"  # paper's tasks 1 and 2: (0.0 + 8.3) / 2
     assert mean_row[2] == "**35.0**" and mean_row[3] == "**35.0**"  # (50 + 20) / 2 and (40 + 30) / 2
-    assert mean_row[4] == "51.3 (all 20, stated)" and failed_row[4] == "20 (all 20, stated)"
-    assert mean_row[5] == "**50.0** (1 tasks)"
+    assert mean_row[4] == "**60.0**"  # by training error: seed 2 on both tasks, (90 + 30) / 2
+    assert mean_row[5] == "51.3 (all 20, stated)" and failed_row[5] == "20 (all 20, stated)"
+    assert mean_row[6] == "**50.0** (1 tasks)"
     assert "ours memn2n (3 seeds) mean ± std" in table and "ours lstm (1 seed) mean ± std" in table
 
     # a later folder's cell replaces an earlier one's, and the report says so
