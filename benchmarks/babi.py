@@ -126,6 +126,7 @@ LENGTH_BINS: tuple[tuple[int, int], ...] = ((0, 4), (5, 9), (10, 14), (15, 19), 
 """Buckets (inclusive) of story sentences before a question, for the error-by-length plot."""
 
 _TASK_ID = re.compile(r"(?:memtasks/)?bAbI-qa(\d+)-v\d+$")
+_JOINT_ID = re.compile(r"(?:memtasks/)?bAbI-joint-v\d+$")
 
 
 # -- reading runner results ---------------------------------------------------------------------------
@@ -146,6 +147,9 @@ def cell_results(folders: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFr
         runs = read_runs(folder)
         evals = runs[(runs["phase"] == "eval")]
         for cell in manifest.get("cells", []):
+            if _JOINT_ID.match(str(cell.get("task", ""))) and cell.get("status") in ("ok", "converged"):
+                rows += _joint_rows(cell, evals, folder)  # one row per member task, from one model
+                continue
             match = _TASK_ID.match(str(cell.get("task", "")))
             if not match or cell.get("status") not in ("ok", "converged"):
                 continue
@@ -183,6 +187,28 @@ def cell_results(folders: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFr
         if replaced:  # per-length rows of the later folder (folders are read in order)
             lengths = lengths.drop_duplicates(keys + ["length"], keep="last").reset_index(drop=True)
     return cells, lengths, replaced
+
+
+def _joint_rows(cell: dict[str, Any], evals: pd.DataFrame, folder: str | Path) -> list[dict[str, Any]]:
+    """The rows of a joint cell (``bAbI-joint-v0``): its ``error_rate_qa<N>`` of each split, per task N."""
+    mine = evals[(evals["task"] == cell["task"]) & (evals["agent"] == cell["agent"]) & (evals["seed"] == cell["seed"])
+                 & (evals["length"] == -1)]  # fmt: skip
+    per_task = mine[mine["metric"].str.startswith("error_rate_qa")]
+    epoch = mine["epoch"].dropna()
+    rows = []
+    for number in sorted({int(m[len("error_rate_qa"):]) for m in per_task["metric"]}):
+        values = per_task[per_task["metric"] == f"error_rate_qa{number}"].set_index("split")["value"]
+        if not {"valid", "test"} <= set(values.index):
+            continue
+        rows.append({
+            "size": (cell.get("task_kwargs") or {}).get("size", "1k"), "task": number, "agent": cell["agent"],
+            "seed": int(cell["seed"]), "valid_error": 100 * float(values["valid"]),
+            "test_error": 100 * float(values["test"]),
+            "train_error": 100 * float(values["train"]) if "train" in values.index else math.nan,
+            "best_epoch": int(epoch.iloc[0]) if len(epoch) else None, "epochs_run": cell.get("epochs_run"),
+            "wall_s": cell.get("wall_s"), "num_parameters": cell.get("num_parameters"), "folder": str(folder),
+        })  # fmt: skip
+    return rows
 
 
 def summary_table(cells: pd.DataFrame, size: str) -> pd.DataFrame:
@@ -242,30 +268,31 @@ def _seed_count(summary: pd.DataFrame, agent: str) -> str:
 
 
 def _table(summary: pd.DataFrame, size: str, tasks: list[int], agents: list[str]) -> str:
-    """The per-task rows and the mean / failed rows of ``table_<size>.md``."""
-    paper = paper_column("memn2n", size)
-    lstm_paper = paper_column("lstm", size) if "lstm" in agents else None
-    header = ["task"] + ([f"paper MemN2N {paper.name}"] if paper is not None else [])
+    """The per-task rows and the mean / failed rows of ``table_<size>.md``: per agent, the paper's column
+    when the paper has one (per-task errors, or only its stated summary), then ours (mean ± std over seeds,
+    the val-selected seed, the best seed by training error)."""
+    papers = {agent: paper_column(agent, size) for agent in agents}
+    header = ["task"]
     for agent in agents:
-        if agent == "lstm" and lstm_paper is not None:
-            header.append("paper LSTM")
+        if papers[agent] is not None:
+            header.append(f"paper {'MemN2N' if agent.startswith('memn2n') else agent.upper()} {papers[agent].name}"
+                          if papers[agent].errors else f"paper {papers[agent].name}")  # fmt: skip
         header += [f"ours {agent}{_seed_count(summary, agent)} mean ± std", f"ours {agent} val-selected",
                    f"ours {agent} best-of-N by train error"]
     columns: dict[str, dict[int, float]] = {}  # label -> task -> error, for the bottom rows
-    if paper is not None and paper.errors is not None:
-        columns["paper"] = {t: paper.errors[t] for t in tasks}
     by = {agent: summary[summary["agent"] == agent].set_index("task") for agent in agents}
     for agent in agents:
-        columns[f"{agent}:mean"] = {t: float(by[agent].loc[t, "mean"]) for t in tasks if t in by[agent].index}
-        columns[f"{agent}:selected"] = {t: float(by[agent].loc[t, "selected"]) for t in tasks if t in by[agent].index}
-        columns[f"{agent}:by_train"] = {t: float(by[agent].loc[t, "by_train"]) for t in tasks
-                                        if t in by[agent].index and not math.isnan(by[agent].loc[t, "by_train"])}
+        if papers[agent] is not None and papers[agent].errors is not None:
+            columns[f"{agent}:paper"] = {t: papers[agent].errors[t] for t in tasks}
+        for column in ("mean", "selected", "by_train"):
+            columns[f"{agent}:{column}"] = {t: float(by[agent].loc[t, column]) for t in tasks
+                                            if t in by[agent].index and not math.isnan(by[agent].loc[t, column])}
     body = []
     for t in tasks:
-        cells = [str(t)] + ([_fmt(paper.errors.get(t) if paper.errors else None)] if paper is not None else [])
+        cells = [str(t)]
         for agent in agents:
-            if agent == "lstm" and lstm_paper is not None:
-                cells.append("–")  # per-task LSTM errors are not in the reference transcription
+            if papers[agent] is not None:  # per-task errors, or "–" where only the summary is transcribed
+                cells.append(_fmt(papers[agent].errors.get(t)) if papers[agent].errors else "–")
             if t not in by[agent].index:
                 cells += ["–", "–", "–"]
                 continue
@@ -291,11 +318,14 @@ def _table(summary: pd.DataFrame, size: str, tasks: list[int], agents: list[str]
         return text if len(col) == len(tasks) else f"{text} / {len(col)}"
 
     for label, fn, stated in (("mean error (%)", mean_of, "mean"), (f"failed tasks (> {FAIL_THRESHOLD:g}%)", failed_of, "failed")):
-        cells = [label] + ([fn(columns["paper"]) if "paper" in columns else "–"] if paper is not None else [])
+        cells = [label]
         for agent in agents:
-            if agent == "lstm" and lstm_paper is not None:
-                cells.append(f"{getattr(lstm_paper, stated)} (all 20, stated)")
-            cells += [fn(columns[f"{agent}:mean"]), fn(columns[f"{agent}:selected"]), fn(columns[f"{agent}:by_train"])]
+            if papers[agent] is not None:
+                if papers[agent].errors is None:
+                    cells.append(f"{getattr(papers[agent], stated)} (all 20, stated)")
+                else:
+                    cells.append(fn(columns[f"{agent}:paper"]))
+            cells += [fn(columns[f"{agent}:{column}"]) for column in ("mean", "selected", "by_train")]
         body.append(cells)
     return markdown_table(header, body)
 
@@ -388,6 +418,8 @@ def report(folders: Sequence[str | Path], out: str | Path, size: str = "1k", com
     if lstm_paper is not None:
         lines.append(f"Paper LSTM baseline ({size}): mean {lstm_paper.mean} / {lstm_paper.failed} failed "
                      "(per-task errors not transcribed). The NTM is not in the paper's table.")  # fmt: skip
+    if paper is not None and paper.errors is not None and "memn2n" in agents:
+        lines += ["", *_gaps(summary, paper.errors)]
     if not summary.empty:
         epochs = summary.groupby("agent")["epochs_run"].agg(lambda s: sorted({int(v) for v in s.dropna()}))
         lines += ["", "Epochs run per agent (fewer only where a budget cut a run short): "
@@ -426,6 +458,63 @@ def _legacy_protocol_changes(folders: Sequence[str | Path]) -> dict[str, list[st
                     found.setdefault(cell["agent"], {}).setdefault(text, 0)
                     found[cell["agent"]][text] += 1
     return {a: [f"{text} ({n} runs)" for text, n in changes.items()] for a, changes in found.items()}
+
+
+def _gaps(summary: pd.DataFrame, paper: dict[int, float]) -> list[str]:
+    """The MemN2N gap to the paper named per task, for each selection (points of test error, ours - paper)."""
+    mine = summary[summary["agent"] == "memn2n"].set_index("task")
+    lines = []
+    for column, label in (("selected", "val-selected"), ("by_train", "best-of-N by train error"), ("mean", "mean of seeds")):
+        gap = {int(t): float(mine.loc[t, column]) - paper[int(t)] for t in mine.index if not math.isnan(mine.loc[t, column])}
+        if not gap:
+            continue
+        worse = ", ".join(f"qa{t} {g:+.1f}" for t, g in sorted(gap.items(), key=lambda kv: -kv[1]) if g > 5)
+        close = ", ".join(f"qa{t}" for t, g in sorted(gap.items()) if g <= 2)
+        lines.append(f"Gap to the paper, MemN2N {label} (points, ours - paper): more than 5 worse on "
+                     f"{worse or 'no task'}; within 2 or better on {close or 'no task'} ({len(gap)} tasks).")  # fmt: skip
+    return lines
+
+
+def protocols(labelled: Sequence[tuple[str, str | Path]], out: str | Path, size: str = "1k") -> Path:
+    """One line per protocol (a results folder each): MemN2N's mean error and failed tasks per selection.
+
+    Args:
+        labelled: ``(label, folder)`` pairs, in the order to show.
+        out: The Markdown file to write.
+    """
+    paper = paper_column("memn2n", size)
+    rows = []
+    for label, folder in labelled:
+        cells, _, _ = cell_results([folder])
+        summary = summary_table(cells, size)
+        mine = summary[summary["agent"] == "memn2n"]
+        if mine.empty:
+            rows.append([label, f"`{folder}`", "0", "–", "–", "–"])
+            continue
+
+        def both(column: str) -> str:
+            values = mine[column].dropna()
+            if values.empty:
+                return "–"
+            text = f"{values.mean():.1f} / {int((values > FAIL_THRESHOLD).sum())}"
+            return text if len(values) == 20 else f"{text} ({len(values)} tasks)"
+
+        seeds = f"{int(mine['seeds'].min())}" + ("" if mine["seeds"].nunique() == 1 else f"-{int(mine['seeds'].max())}")
+        rows.append([label, f"`{folder}`", seeds, both("mean"), both("selected"), both("by_train")])
+    header = ["protocol", "results", "seeds per task", "mean of seeds", "val-selected", "best-of-N by train error"]
+    text = [
+        f"# bAbI {size}: MemN2N protocols compared (test error %, mean over tasks / tasks failed > {FAIL_THRESHOLD:g}%)",
+        "",
+        "Made by `python -m benchmarks.babi protocols " + " ".join(f"{l}={f}" for l, f in labelled)
+        + f" --size {size} --out {out}` on {_dt.date.today().isoformat()}."
+        + (f" Paper ({PAPER_SOURCE}), {paper.name}: {paper.mean} / {paper.failed}." if paper else ""),
+        "",
+        markdown_table(header, rows),
+        "",
+    ]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return write_text_atomic(out, "\n".join(text))
 
 
 # -- migration of the retired harness's records ---------------------------------------------------------
@@ -515,6 +604,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     rep.add_argument("folders", nargs="+", help="results folders (memtasks run / migrate output); later ones win")
     rep.add_argument("--size", choices=("1k", "10k"), default="1k")
     rep.add_argument("--out", required=True, help="folder for table_<size>.md and error_by_length_<size>.png")
+    pro = sub.add_parser("protocols", help="MemN2N's mean error and failed tasks, one line per results folder")
+    pro.add_argument("labelled", nargs="+", metavar="LABEL=FOLDER", help="a protocol's label and results folder")
+    pro.add_argument("--size", choices=("1k", "10k"), default="1k")
+    pro.add_argument("--out", required=True, help="the Markdown file to write")
     mig = sub.add_parser("migrate", help="records of the retired bAbI harness -> a results folder")
     mig.add_argument("records", help="folder of qa<N>__<agent>__seed<k>.json records")
     mig.add_argument("--size", choices=("1k", "10k"), default="1k")
@@ -528,6 +621,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.error(f"folders: no runs.csv in {', '.join(missing)}")
             for path in report(args.folders, args.out, args.size):
                 print(f"wrote {path}")
+        elif args.command == "protocols":
+            pairs = [item.partition("=")[::2] for item in args.labelled]
+            bad = [item for item, (label, folder) in zip(args.labelled, pairs) if not label or not folder]
+            if bad:
+                parser.error(f"labelled: expected LABEL=FOLDER, got {', '.join(bad)}")
+            print(f"wrote {protocols(pairs, args.out, args.size)}")
         else:
             print(f"wrote {migrate(args.records, args.out, args.size, args.data_dir)}")
     except (ValueError, FileNotFoundError) as exc:

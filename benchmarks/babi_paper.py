@@ -4,8 +4,8 @@ Source: Sukhbaatar, Szlam, Weston & Fergus 2015, "End-To-End Memory Networks",
 arXiv 1503.08895, Table 1 (test error %, one model per task), as transcribed in
 ``/work/shared/reference/papers.md`` (section "End-To-End Memory Networks").
 Only what that transcription holds is here: the per-task errors of the
-"PE LS RN" column (1k training sets) and of "PE LS RN*" (10k, ReLU between
-hops), and the stated mean / failed-task summaries of those columns and of the
+"PE LS RN" column (1k training sets), of "PE LS RN joint" (one model trained on all
+20 tasks; ours: the agent label ``memn2n_joint``) and of "PE LS RN*" (10k, ReLU between hops), and the stated mean / failed-task summaries of those columns and of the
 LSTM baseline (whose per-task errors are not transcribed).
 
 A task "fails" when its test error is above :data:`FAIL_THRESHOLD` percent.
@@ -47,12 +47,17 @@ class PaperColumn:
 
 _PE_LS_RN_1K = (0.0, 8.3, 40.3, 2.8, 13.1, 7.6, 17.3, 10.0, 13.2, 15.1,
                 0.9, 0.2, 0.4, 1.7, 0.0, 1.3, 51.0, 11.1, 82.8, 0.0)  # fmt: skip
+_PE_LS_RN_JOINT_1K = (0.0, 11.4, 21.9, 13.4, 14.4, 2.8, 18.3, 9.3, 1.9, 6.5,
+                      0.3, 0.1, 0.2, 6.9, 0.0, 2.7, 40.4, 9.4, 88.0, 0.0)  # fmt: skip
 _PE_LS_RN_STAR_10K = (0.0, 0.3, 2.1, 0.0, 0.8, 0.1, 2.0, 0.9, 0.3, 0.0,
                       0.0, 0.0, 0.0, 0.2, 0.0, 51.8, 18.6, 5.3, 2.3, 0.0)  # fmt: skip
 
 PAPER_COLUMNS: dict[tuple[str, str], PaperColumn] = {
     ("memn2n", "1k"): PaperColumn("PE LS RN", "1k", "memn2n", dict(enumerate(_PE_LS_RN_1K, 1)), 13.9, 11),
     ("memn2n", "10k"): PaperColumn("PE LS RN*", "10k", "memn2n", dict(enumerate(_PE_LS_RN_STAR_10K, 1)), 4.2, 3),
+    ("memn2n_joint", "1k"): PaperColumn(
+        "PE LS RN joint", "1k", "memn2n_joint", dict(enumerate(_PE_LS_RN_JOINT_1K, 1)), 12.4, 11
+    ),
     ("lstm", "1k"): PaperColumn("LSTM", "1k", "lstm", None, 51.3, 20),
     ("lstm", "10k"): PaperColumn("LSTM", "10k", "lstm", None, 36.4, 16),
 }

@@ -145,7 +145,8 @@ def evaluate_dataset(agent: nn.Module, make_split: Any, batch_size: int = 64) ->
 
     Returns:
         Columns ``split, length, metric, value, samples``: per split, the whole split's ``task.evaluate``
-        metrics at ``length = -1``; for the test split also, per length (bAbI: the story sentences before
+        metrics at ``length = -1`` (a joint dataset, whose results carry a ``task`` column, adds each task's
+        ``error_rate_qa<N>``); for the test split also, per length (bAbI: the story sentences before
         the question, ``context``), ``error_rate`` and ``questions`` (scored steps) when the task has class
         outputs.
     """
@@ -159,6 +160,10 @@ def evaluate_dataset(agent: nn.Module, make_split: Any, batch_size: int = 64) ->
             device = next(agent.parameters()).device
             metrics, results = task.evaluate(lambda b: agent(torch.as_tensor(b.inputs, device=device)), batch_size)
             rows += [(split, TRAIN_RANGE, k, float(v), task.num_scored) for k, v in metrics.items()]
+            if "task" in results:  # a joint dataset: each member task's error rate too
+                for number, group in results.groupby("task", sort=True):
+                    rows.append((split, TRAIN_RANGE, f"error_rate_qa{int(number)}", 1.0 - float(group["correct"].mean()),
+                                 len(group)))  # fmt: skip
             if split == "test" and "correct" in results:
                 key = "context" if "context" in results else "length"  # bAbI: sentences before the question
                 for length, group in results.groupby(key, sort=True):

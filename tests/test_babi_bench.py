@@ -285,3 +285,37 @@ def test_migrate_refuses_other_record_versions(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="version"):
         babi.migrate(tmp_path, tmp_path / "out", "1k")
     assert babi.main(["migrate", str(tmp_path / "none"), "--out", str(tmp_path / "x")]) == 2
+
+
+# -- joint training ---------------------------------------------------------------------------------------
+
+
+def test_joint_dataset_joins_the_tasks(babi_dir: Path) -> None:
+    import memtasks
+    from memtasks.babi import BabiTask
+
+    joint = memtasks.make_task("bAbI-joint-v0", tasks=[1, 4], per_question=True)
+    one, four = (BabiTask(t, per_question=True) for t in (1, 4))
+    assert joint.num_sequences == one.num_sequences + four.num_sequences
+    assert set(one.vocab.items) | set(four.vocab.items) == set(joint.vocab.items)
+    assert sorted(set(joint.sequence_tasks)) == [1, 4] and (joint.sequence_tasks == 1).sum() == one.num_sequences
+    with pytest.raises(ValueError, match="tasks"):
+        memtasks.make_task("bAbI-joint-v0", tasks=[1, 1])
+
+
+def test_joint_cell_reports_every_member_task(tmp_path: Path, babi_dir: Path) -> None:
+    """A joint cell (one model) gives one row per member task in the bAbI table, from its per-task rows."""
+    experiment = load_experiment(BABI_1K.with_name("babi_1k_joint.toml"), overrides=[
+        "train.epochs=1", "seeds=[0]", 'tasks."bAbI-joint-v0".tasks=[1, 4]',
+        "agents.memn2n_joint.frame_size=32", "agents.memn2n_joint.embedding_size=8",
+    ])  # fmt: skip
+    summary = run_experiment(experiment, tmp_path, workers=1, progress=False, plots=False)
+    assert summary.statuses.get("ok") == 1, summary.failures
+    runs = read_runs(tmp_path)
+    metrics = set(runs[(runs["phase"] == "eval") & (runs["split"] == "test")]["metric"])
+    assert {"error_rate", "error_rate_qa1", "error_rate_qa4"} <= metrics
+    cells, _, _ = babi.cell_results([tmp_path])
+    assert sorted(cells["task"]) == [1, 4] and set(cells["agent"]) == {"memn2n_joint"}
+    babi.report([tmp_path], tmp_path / "report", "1k")
+    table = (tmp_path / "report" / "table_1k.md").read_text()
+    assert "paper MemN2N PE LS RN joint" in table and "ours memn2n_joint (1 seed) mean ± std" in table

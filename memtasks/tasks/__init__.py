@@ -3,6 +3,7 @@
 import functools
 
 from memtasks.babi.data import TASK_NAMES as _BABI_NAMES
+from memtasks.babi.joint import BabiJointTask
 from memtasks.babi.task import BabiTask
 from memtasks.registry import register_task
 from memtasks.tasks.associative_recall import AssociativeRecall
@@ -22,3 +23,4 @@ register_task("PrioritySort-v0", PrioritySort)
 # bAbI v1.2, tasks 1..20: building one reads the data (DataNotFoundError if absent), importing does not
 for _n in range(1, 21):
     register_task(f"bAbI-qa{_n}-v0", functools.partial(BabiTask, _n), description=f"bAbI task {_n}: {_BABI_NAMES[_n]}")
+register_task("bAbI-joint-v0", BabiJointTask, description="bAbI tasks 1-20 as one dataset (joint training)")
