@@ -190,6 +190,9 @@ class NTMConfig(AgentConfig):
     positive bias, 1 starts the write heads moving forward one row per step (sequential writing, as in the
     programs the NTM paper shows learned) while the read heads start still. Inert while ``init_shift_bias``
     is 0; ignored when ``shift_range`` is 0."""
+    ablate_writes: bool = False
+    """Negative control: never write (``M_t = M_{t-1}``, so memory keeps its initial value and reads carry no
+    information about the input); every other part runs unchanged. For tests and ablations only."""
 
 
 class NTMCore(Core):
@@ -344,7 +347,8 @@ class NTMCore(Core):
 
         # read M_{t-1}, then write M_t
         reads = torch.bmm(read_w, memory.transpose(1, 2)).reshape(B, R * M)  # (B, R*M)
-        memory = write_memory(memory, write_w, erase, add)  # (B, M, N)
+        if not self.config.ablate_writes:
+            memory = write_memory(memory, write_w, erase, add)  # (B, M, N)
         y = torch.cat([out, reads], dim=-1)  # (B, C + R*M)
         return y, (ctrl, memory, read_w, write_w, reads)
 

@@ -225,3 +225,49 @@ def test_initial_head_biases_start_read_still_and_write_moving_forward():
         assert (write_w.argmax(-1) == t + 1).all()
     with pytest.raises(ValueError, match="init_write_shift"):
         NTMCore(5, small_config(init_write_shift=2))
+
+
+def test_ablated_writes_leave_memory_as_initialised():
+    """The negative control of the learning tests: with ``ablate_writes`` the memory never changes."""
+    torch.manual_seed(0)
+    core = NTMCore(5, NTMConfig(controller_size=8, memory_rows=6, memory_width=4, ablate_writes=True))
+    state = core.initial_state(2, "cpu")
+    start = state[1].clone()
+    for _ in range(5):
+        _, state = core.step(torch.randn(2, 5), state)
+    assert torch.equal(state[1], start)
+    live = NTMCore(5, NTMConfig(controller_size=8, memory_rows=6, memory_width=4))
+    state = live.initial_state(2, "cpu")
+    for _ in range(5):
+        _, state = live.step(torch.randn(2, 5), state)
+    assert not torch.equal(state[1], start)  # the same steps with writes change it
+
+
+@pytest.mark.slow
+def test_learns_copy_beyond_its_controller_and_not_without_memory_writes(tmp_path):
+    """The NTM copies 8-bit sequences of lengths 1-6 (up to 48 bits, more than its 32-unit controller holds)
+    after 400 steps; with its writes ablated (the same controller, reading a memory that never changes) it
+    stays far from it.
+
+    Measured with this evaluation (seeds 0-2; eager, 20-30 s per run on a shared 2-core CPU): 0.08 / 0.09 /
+    0.11 wrong bits per sequence (chance 14), ablated 6.9 / 6.7 / 6.4 (commands: this test).
+    """
+    from benchmarks.evaluate import evaluate
+    from benchmarks.train import TrainConfig, train
+
+    def copy_errors(folder, **agent_kwargs) -> float:
+        config = TrainConfig(
+            task="memtasks/Copy-v0", agent="ntm", seed=0, task_kwargs={"bits": 8, "min_length": 1, "max_length": 6},
+            agent_kwargs={"controller_size": 32, "memory_rows": 12, "memory_width": 10, **agent_kwargs},
+            batch_size=32, lr=1e-2, steps=400, log_every=50, threads=1, compile=False,  # eager: cheaper here
+        )  # fmt: skip
+        result = train(config, folder, progress=False)
+        assert result.status == "ok", result.message
+        trained, task_id, task_kwargs = agents.load_checkpoint(folder / "model.pt", device="cpu")
+        frame = evaluate(trained, memtasks.make_task(task_id, **task_kwargs), None, samples=256, seed=1)
+        return float(frame.set_index("metric").loc["bit_errors", "value"])
+
+    learned = copy_errors(tmp_path / "ntm")
+    ablated = copy_errors(tmp_path / "ablated", ablate_writes=True)
+    assert learned < 1.0, f"ntm: {learned:.2f} wrong bits per sequence (chance 14)"
+    assert ablated > 4.0, f"ntm without writes: {ablated:.2f} wrong bits per sequence; the control should fail"
