@@ -616,7 +616,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "report":
-            missing = [f for f in args.folders if not (Path(f) / "runs.csv").is_file()]
+            missing = [f for f in args.folders if not any((Path(f) / n).is_file() for n in ("runs.csv", "runs.csv.gz"))]
             if missing:
                 parser.error(f"folders: no runs.csv in {', '.join(missing)}")
             for path in report(args.folders, args.out, args.size):

@@ -74,7 +74,7 @@ from typing import Any
 
 import pandas as pd
 
-from memtasks.atomic import write_text_atomic
+from memtasks.atomic import atomic_open, write_text_atomic
 
 __all__ = [
     "CELL_FILE",
@@ -286,13 +286,17 @@ def assemble_runs(cells: Iterable[Any], out_dir: str | Path) -> pd.DataFrame:
 def read_runs(path: str | Path) -> pd.DataFrame:
     """Read ``runs.csv`` (or the folder holding it) with the schema's dtypes.
 
+    A folder without ``runs.csv`` but with ``runs.csv.gz`` (how large committed results are kept) is read from
+    the compressed file.
+
     Raises:
         FileNotFoundError: no runs.csv there.
         ValueError: the file lacks columns of :data:`RUNS_COLUMNS` (the message lists them).
     """
     path = Path(path)
     if path.is_dir():
-        path = path / RUNS_FILE
+        path = path / RUNS_FILE if (path / RUNS_FILE).is_file() or not (path / f"{RUNS_FILE}.gz").is_file() \
+            else path / f"{RUNS_FILE}.gz"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file; run the experiment first (memtasks run FILE)")
     frame = pd.read_csv(path, keep_default_na=True)
@@ -312,9 +316,50 @@ def read_runs(path: str | Path) -> pd.DataFrame:
 
 
 def read_manifest(results_dir: str | Path) -> dict[str, Any] | None:
-    """``experiment.json`` of a results folder, or ``None`` when absent or unreadable (callers fall back)."""
+    """``experiment.json`` (else ``experiment.json.gz``) of a results folder, or ``None`` when absent or
+    unreadable (callers fall back)."""
+    import gzip
+
+    folder = Path(results_dir)
     try:
-        data = json.loads((Path(results_dir) / MANIFEST_FILE).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        if (folder / MANIFEST_FILE).is_file() or not (folder / f"{MANIFEST_FILE}.gz").is_file():
+            data = json.loads((folder / MANIFEST_FILE).read_text())
+        else:
+            data = json.loads(gzip.decompress((folder / f"{MANIFEST_FILE}.gz").read_bytes()))
+    except (FileNotFoundError, json.JSONDecodeError, OSError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def pack(results_dir: str | Path) -> list[Path]:
+    """Compress a results folder's ``runs.csv`` and ``experiment.json`` to ``.gz`` (deterministic bytes: no
+    file name or time in the header) and delete the originals: how large results are committed. The readers
+    (:func:`read_runs`, :func:`read_manifest`) take either form; ``cells/`` is left alone.
+
+    Returns:
+        The ``.gz`` files written.
+    """
+    import gzip
+
+    written = []
+    for name in (RUNS_FILE, MANIFEST_FILE):
+        source = Path(results_dir) / name
+        if not source.is_file():
+            continue
+        target = source.with_name(name + ".gz")
+        with atomic_open(target, "wb") as f:
+            f.write(gzip.compress(source.read_bytes(), compresslevel=9, mtime=0))
+        source.unlink()
+        written.append(target)
+    return written
+
+
+if __name__ == "__main__":  # python -m benchmarks.results pack FOLDER [FOLDER ...]
+    import sys
+
+    if len(sys.argv) < 3 or sys.argv[1] != "pack":
+        print("usage: python -m benchmarks.results pack FOLDER [FOLDER ...]", file=sys.stderr)
+        sys.exit(2)
+    for folder in sys.argv[2:]:
+        for path in pack(folder):
+            print(f"wrote {path}")

@@ -274,6 +274,14 @@ def test_migrate_then_report_gives_the_records_table(tmp_path: Path, babi_dir: P
     assert mean_row[6] == "**50.0** (1 tasks)"
     assert "ours memn2n (3 seeds) mean ± std" in table and "ours lstm (1 seed) mean ± std" in table
 
+    # packed (gzip) as large results are committed, the folder reads the same
+    from benchmarks.results import pack
+
+    before = read_runs(out)
+    assert {p.name for p in pack(out)} == {"runs.csv.gz", "experiment.json.gz"} and not (out / "runs.csv").exists()
+    pd.testing.assert_frame_equal(read_runs(out), before)
+    assert babi.cell_results([out])[0].equals(cells)
+
     # a later folder's cell replaces an earlier one's, and the report says so
     again = babi.migrate(records, tmp_path / "again", "1k")
     _, _, replaced = babi.cell_results([out, again])
