@@ -370,7 +370,7 @@ class Cell:
             evaluation["test_set"] = self.test_set.describe()
         identity = cell_identity(
             self.task, self.task_kwargs, self.agent_name, self.agent_kwargs, self.seed,
-            dataclasses.asdict(self.train), evaluation,
+            _identity_train(self.train), evaluation,
         )
         return json.dumps(identity, sort_keys=True, default=list)
 
@@ -425,6 +425,14 @@ class Cell:
             "lr": self.train.lr,
             **({"suite": self.test_set.describe()} if self.test_set is not None else {}),
         }
+
+
+def _identity_train(settings: TrainSettings) -> dict[str, Any]:
+    """The ``[train]`` settings that determine a cell's numbers: all of them, but the settings at their
+    :data:`benchmarks.train.NEUTRAL` value (which runs recorded before those settings existed had)."""
+    from benchmarks.train import NEUTRAL
+
+    return {k: v for k, v in dataclasses.asdict(settings).items() if not (k in NEUTRAL and v == NEUTRAL[k])}
 
 
 @dataclass(frozen=True)

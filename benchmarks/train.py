@@ -84,7 +84,7 @@ from memtasks import make_task
 from memtasks.atomic import write_text_atomic
 from memtasks.core import Batch, Dataset, Task, check_float, check_int
 
-__all__ = ["BATCH_LENGTHS", "CURRICULA", "STATUSES", "TrainConfig", "TrainResult", "cli", "parse_kwargs", "train"]
+__all__ = ["BATCH_LENGTHS", "CURRICULA", "NEUTRAL", "STATUSES", "TrainConfig", "TrainResult", "cli", "parse_kwargs", "train"]
 
 CURRICULA = ("none", "grow")
 """The values :attr:`TrainConfig.curriculum` accepts."""
@@ -95,6 +95,21 @@ STATUSES = ("ok", "converged", "diverged", "failed")
 BATCH_LENGTHS = ("auto", "same", "mixed")
 """The values :attr:`TrainConfig.batch_lengths` accepts."""
 
+
+NEUTRAL: dict[str, Any] = {
+    "epochs": None,
+    "batch_unit": "sequences",
+    "lr_halve_from": 0,
+    "linear_start_lr": None,
+    "warm_up_end": "epochs",
+    "loss_reduction": "mean",
+    "clip_per_parameter": False,
+    "head_init_std": None,
+}
+"""Settings added after runs were recorded, each with the value under which a run does exactly what runs did
+before the setting existed. A cell's identity (:meth:`benchmarks.experiment.Cell.identity`) leaves a setting
+out while it has this value, so adding an option to the trainer does not make every finished cell stale; a
+changed default (a value other than this) still does. A new setting joins this table with its "off" value."""
 
 Count = Annotated[int, Field(ge=1)]
 """An integer >= 1 (a :class:`TrainConfig` field type; the bound is pydantic ``Field`` metadata)."""

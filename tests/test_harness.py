@@ -391,6 +391,23 @@ def test_a_changed_agent_default_makes_the_cell_stale_and_says_so(
     assert all("agent_config.frame_size: 50 -> 51" in line for line in stale), stale
 
 
+def test_a_new_trainer_setting_at_its_neutral_value_keeps_finished_cells(reference: Path, tmp_path: Path) -> None:
+    """Settings at their ``benchmarks.train.NEUTRAL`` value (added after runs were recorded, "off") stay out of
+    a cell's identity, so the identity is what it was before they existed; any other value makes the cell stale."""
+    import dataclasses
+
+    from benchmarks.runner import _pending_cells
+    from benchmarks.train import NEUTRAL, TrainConfig
+
+    cell = load_experiment(TINY).cells[0]
+    every = {f.name for f in dataclasses.fields(TrainConfig)} - {"task", "agent", "seed", "task_kwargs", "agent_kwargs", "threads"}
+    assert set(cell.identity()["train"]) == every - set(NEUTRAL)
+    changed = write(tmp_path, TINY.read_text().replace("lr = 1e-2", "lr = 1e-2\nloss_reduction = \"sum\""), "tiny.toml")
+    assert load_experiment(changed).cells[0].identity()["train"]["loss_reduction"] == "sum"
+    pending, stale = _pending_cells(load_experiment(changed), reference, retry_failed=False)
+    assert len(pending) == 2 and all("loss_reduction" in line for line in stale), stale
+
+
 # -- failures ---------------------------------------------------------------------------------------------------
 
 FAILING = """\
