@@ -109,6 +109,7 @@ class _AgentRow:
     converged: list[tuple[int, float]]  # (sequences, wall_s) of the seeds that converged
     seeds: int
     statuses: list[tuple[int, str, str]]  # (seed, status, message) of every cell
+    lr_note: str = ""  # with a learning-rate grid: the lr the row shows and how it was chosen
 
     @property
     def rank_key(self) -> tuple[float, float, str]:
@@ -126,8 +127,9 @@ def _agent_rows(
     runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, score: Score
 ) -> tuple[list[_AgentRow], list[int], int | None]:
     """Aggregate one task's eval rows per agent; returns the rows, the longer lengths, the training max."""
-    evals = runs[(runs["task"] == task) & (runs["phase"] == "eval") & (runs["metric"] == score.metric)
-                 & (runs["split"].fillna("test") != "train")]  # a dataset's train split is no test
+    every = runs[(runs["task"] == task) & (runs["phase"] == "eval") & (runs["metric"] == score.metric)]
+    validation = every[(every["split"] == "valid") & (every["length"] == -1)]
+    evals = every[every["split"].fillna("test") == "test"]  # test rows only (not a dataset's train/valid split)
     cells = _cells_of(manifest, task)
     task_info = (manifest or {}).get("tasks", {}).get(task, {})
     train_max = task_info.get("max_length")
@@ -139,8 +141,14 @@ def _agent_rows(
     for agent in agents:
         mine = evals[evals["agent"] == agent]
         agent_cells = [c for c in cells if c["agent"] == agent]
+        lr_note = ""
+        lrs = sorted({float(c["lr"]) for c in agent_cells if c.get("lr") is not None})
+        if len(lrs) > 1:  # a learning-rate grid: show the lr with the best mean validation score, only
+            best, lr_note = _best_lr(validation[validation["agent"] == agent], mine, lrs, train_max)
+            mine = mine[np.isclose(mine["lr"].astype(float), best)]
+            agent_cells = [c for c in agent_cells if np.isclose(float(c["lr"]), best)]
         seeds = sorted({int(c["seed"]) for c in agent_cells} | {int(s) for s in mine["seed"].unique()})
-        row = _AgentRow(agent, None, [], {L: [] for L in longer}, [], len(seeds), [])
+        row = _AgentRow(agent, None, [], {L: [] for L in longer}, [], len(seeds), [], lr_note)
         params = [c.get("num_parameters") for c in agent_cells if c.get("num_parameters") is not None]
         row.parameters = int(params[0]) if params else None
         for seed in seeds:
@@ -163,6 +171,25 @@ def _agent_rows(
         rows.append(row)
     rows.sort(key=lambda r: r.rank_key)
     return rows, longer, train_max
+
+
+def _best_lr(validation: pd.DataFrame, tests: pd.DataFrame, lrs: list[float], train_max: int | None) -> tuple[float, str]:
+    """The lr of an agent's grid with the lowest mean validation score (rows at length -1, split valid), and a
+    note saying so; without validation rows (runs made before they existed), the lowest mean score at the
+    training lengths, and the note says that instead."""
+
+    def by_lr(frame: pd.DataFrame) -> pd.Series:
+        return frame.assign(lr=frame["lr"].astype(float)).groupby("lr")["value"].mean()
+
+    scores = by_lr(validation)
+    how = "best mean validation score"
+    if scores.empty:
+        inside = tests if train_max is None else tests[tests["length"] <= train_max]
+        scores, how = by_lr(inside), "best mean score at the training lengths (no validation rows)"
+    if scores.empty:
+        return lrs[0], f"lr {lrs[0]:g} (nothing evaluated)"
+    best = float(scores.idxmin())
+    return best, f"lr {best:g} of {', '.join(f'{x:g}' for x in lrs)}: {how}"
 
 
 # -- formatting ---------------------------------------------------------------------------------------------
@@ -255,7 +282,7 @@ def task_table(runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, h
         body.append(
             [
                 str(i) if row.train else "—",
-                f"`{row.agent}`",
+                f"`{row.agent}`" + (f" ({row.lr_note})" if row.lr_note else ""),
                 f"{row.parameters:,}" if row.parameters is not None else "?",
                 _stat(row.train),
                 *(_stat(row.longer.get(L, [])) for L in shown),

@@ -279,6 +279,11 @@ def _evaluate_cell(cell: Cell, cell_dir: Path, evaluate: Any) -> dict[str, Any]:
         if cell.test_set is None:
             sweep = evaluate(agent, task, list(cell.eval.lengths), cell.eval.samples, cell.eval.seed,
                              cell.eval.batch_size)
+            if cell.lr_grid:  # the leaderboard picks each agent's lr on these rows, never on the test lengths
+                import pandas as pd
+
+                validation = evaluate(agent, task, None, cell.eval.samples, cell.eval.seed, cell.eval.batch_size)
+                sweep = pd.concat([validation.assign(split="valid"), sweep], ignore_index=True)
         else:  # a suite: validation on sampled training-range sequences (length -1), test on the frozen set
             import pandas as pd
 

@@ -482,3 +482,24 @@ def test_a_second_runner_on_the_same_folder_is_refused(tmp_path: Path) -> None:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(RuntimeError, match="another `memtasks run`"):
             run_experiment(TINY, out, workers=1, progress=False, plots=False)
+
+
+def test_a_learning_rate_grid_is_ranked_at_each_agents_best_validation_lr(tmp_path: Path) -> None:
+    """With ``lrs``, every cell also scores validation sequences from its training range (split valid, length
+    -1), and the task table shows each agent at the lr with the best mean validation score, that lr's seeds only."""
+    from benchmarks.leaderboard import experiment_leaderboard
+
+    experiment = load_experiment(TINY, overrides=["lrs=[1e-3, 3e-2]"])
+    summary = run_experiment(experiment, tmp_path, workers=1, progress=False, plots=False)
+    assert summary.ok
+    runs = read_runs(tmp_path)
+    valid = runs[(runs["phase"] == "eval") & (runs["split"] == "valid") & (runs["metric"] == "bit_errors")]
+    assert set(valid["length"]) == {-1} and len(valid) == 4  # 2 lrs x 2 seeds
+    best = valid.groupby("lr")["value"].mean().idxmin()
+    text = experiment_leaderboard(tmp_path)
+    assert f"lr {best:g} of 0.001, 0.03: best mean validation score" in text
+    row = next(line for line in text.splitlines() if line.startswith("| 1 | `lstm`"))
+    tests = runs[(runs["phase"] == "eval") & (runs["split"] == "test") & (runs["metric"] == "bit_errors")
+                 & (runs["lr"] == best) & (runs["length"] <= 3)]
+    per_seed = tests.groupby("seed")["value"].mean()
+    assert f"{per_seed.mean():.3g}" in row  # the row's training-length score is the best lr's seeds' mean
