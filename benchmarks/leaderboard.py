@@ -128,7 +128,6 @@ def _agent_rows(
 ) -> tuple[list[_AgentRow], list[int], int | None]:
     """Aggregate one task's eval rows per agent; returns the rows, the longer lengths, the training max."""
     every = runs[(runs["task"] == task) & (runs["phase"] == "eval") & (runs["metric"] == score.metric)]
-    validation = every[(every["split"] == "valid") & (every["length"] == -1)]
     evals = every[every["split"].fillna("test") == "test"]  # test rows only (not a dataset's train/valid split)
     cells = _cells_of(manifest, task)
     task_info = (manifest or {}).get("tasks", {}).get(task, {})
@@ -137,14 +136,14 @@ def _agent_rows(
     longer = [L for L in lengths if train_max is not None and L > train_max]
 
     agents = list(dict.fromkeys([c["agent"] for c in cells] + list(evals["agent"].unique())))
+    chosen = best_lrs(runs, manifest, task, score.metric)
     rows = []
     for agent in agents:
         mine = evals[evals["agent"] == agent]
         agent_cells = [c for c in cells if c["agent"] == agent]
         lr_note = ""
-        lrs = sorted({float(c["lr"]) for c in agent_cells if c.get("lr") is not None})
-        if len(lrs) > 1:  # a learning-rate grid: show the lr with the best mean validation score, only
-            best, lr_note = _best_lr(validation[validation["agent"] == agent], mine, lrs, train_max)
+        if agent in chosen:  # a learning-rate grid: the lr with the best mean validation score, only
+            best, lr_note = chosen[agent]
             mine = mine[np.isclose(mine["lr"].astype(float), best)]
             agent_cells = [c for c in agent_cells if np.isclose(float(c["lr"]), best)]
         seeds = sorted({int(c["seed"]) for c in agent_cells} | {int(s) for s in mine["seed"].unique()})
@@ -171,6 +170,22 @@ def _agent_rows(
         rows.append(row)
     rows.sort(key=lambda r: r.rank_key)
     return rows, longer, train_max
+
+
+def best_lrs(runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, metric: str) -> dict[str, tuple[float, str]]:
+    """Per agent of ``task`` trained on a learning-rate grid: the lr to show and a note on how it was chosen
+    (:func:`_best_lr`: the best mean validation ``metric``). Agents with one lr are not in the dict."""
+    every = runs[(runs["task"] == task) & (runs["phase"] == "eval") & (runs["metric"] == metric)]
+    validation = every[(every["split"] == "valid") & (every["length"] == -1)]
+    tests = every[every["split"].fillna("test") == "test"]
+    train_max = (manifest or {}).get("tasks", {}).get(task, {}).get("max_length")
+    chosen = {}
+    for agent in dict.fromkeys(c["agent"] for c in _cells_of(manifest, task)):
+        lrs = sorted({float(c["lr"]) for c in _cells_of(manifest, task) if c["agent"] == agent and c.get("lr") is not None})
+        if len(lrs) > 1:
+            chosen[agent] = _best_lr(validation[validation["agent"] == agent], tests[tests["agent"] == agent], lrs,
+                                     train_max)  # fmt: skip
+    return chosen
 
 
 def _best_lr(validation: pd.DataFrame, tests: pd.DataFrame, lrs: list[float], train_max: int | None) -> tuple[float, str]:

@@ -148,7 +148,7 @@ def plot_generalisation(runs: pd.DataFrame, manifest: dict[str, Any] | None, pat
         ``path``.
     """
     path = Path(path)
-    evals = runs[(runs["phase"] == "eval") & (runs["split"].fillna("test") == "test")].copy()
+    evals = _at_best_lrs(runs[(runs["phase"] == "eval") & (runs["split"].fillna("test") == "test")], runs, manifest)
     name = (manifest or {}).get("name") or (runs["experiment"].iloc[0] if len(runs) else "")
     if evals.empty:
         return _empty(path, f"{name}: generalisation", "no evaluated cell yet (see leaderboard.md for statuses)")
@@ -267,7 +267,7 @@ def plot_learning(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str
         ``path``.
     """
     path = Path(path)
-    train = runs[runs["phase"] == "train"]
+    train = _at_best_lrs(runs[runs["phase"] == "train"], runs, manifest)
     name = (manifest or {}).get("name") or (runs["experiment"].iloc[0] if len(runs) else "")
     if train.empty:
         return _empty(path, f"{name}: learning curves", "no training log yet")
@@ -287,12 +287,11 @@ def plot_learning(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str
         frame, window = _smooth(_drop_partial_rows(frame))
         smoothing = f" (running mean over up to {window} log rows)" if window > 1 else ""
         present = [a for a in agents if a in set(frame["agent"])]
-        # one line per seed: runs stop at different points (convergence, time budget), and a mean over
-        # the seeds still running would jump wherever one stops
-        sns.lineplot(
-            data=frame, x="sequences_seen", y="value", hue="agent", hue_order=present, palette=palette,
-            units="seed", estimator=None, ax=ax, lw=1.2, alpha=0.85,
-        )
+        for agent in present:
+            _draw_seeds(ax, frame[frame["agent"] == agent], palette[agent], agent)
+        optimal = _optimal_cost(task, manifest) if metric == "cost_bits" else None
+        if optimal is not None:
+            ax.axhline(optimal[0], color="black", ls="--", lw=1.0, label=optimal[1])
         positive = frame["value"][frame["value"] > 0]
         if not positive.empty and math.log10(positive.max() / positive.min()) > 2.0:
             ax.set_yscale("log")
@@ -311,9 +310,54 @@ def plot_learning(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str
         )
     for j in range(len(tasks), nrows * cols):
         axes[j // cols][j % cols].set_axis_off()
-    fig.suptitle(f"{name}: training cost (one line per seed)", fontsize=13)
+    fig.suptitle(f"{name}: training cost (line = median over seeds, band = their range, where every seed ran "
+                 "the same budget; else one line per seed)", fontsize=12)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _at_best_lrs(rows: pd.DataFrame, runs: pd.DataFrame, manifest: dict[str, Any] | None) -> pd.DataFrame:
+    """``rows`` of each (task, agent) trained on a learning-rate grid at its lr chosen on validation
+    (:func:`benchmarks.leaderboard.best_lrs`, the leaderboard's choice); other rows as they are."""
+    from benchmarks.leaderboard import best_lrs
+
+    keep = pd.Series(True, index=rows.index)
+    for task in rows["task"].unique():
+        evals = runs[(runs["task"] == task) & (runs["phase"] == "eval")]
+        metric = "bit_errors" if "bit_errors" in set(evals["metric"]) else "error_rate"
+        for agent, (lr, _) in best_lrs(runs, manifest, task, metric).items():
+            mine = (rows["task"] == task) & (rows["agent"] == agent)
+            keep &= ~mine | np.isclose(rows["lr"].astype(float), lr)
+    return rows[keep].copy()
+
+
+def _draw_seeds(ax: plt.Axes, frame: pd.DataFrame, color: Any, label: str) -> None:
+    """One agent's learning curves: the median over seeds and their range as a band when every seed logged the
+    same points (a fixed budget); else one line per seed (runs that stopped early would make a median jump)."""
+    table = frame.pivot_table(index="sequences_seen", columns="seed", values="value", aggfunc="mean")
+    if table.shape[1] > 1 and not table.isna().any().any():
+        ax.plot(table.index, table.median(axis=1), color=color, lw=1.6, label=label)
+        ax.fill_between(table.index, table.min(axis=1), table.max(axis=1), color=color, alpha=0.18, lw=0)
+        return
+    for i, seed in enumerate(table.columns):
+        line = table[seed].dropna()
+        ax.plot(line.index, line.values, color=color, lw=1.2, alpha=0.85, label=label if i == 0 else None)
+
+
+def _optimal_cost(task: str, manifest: dict[str, Any] | None) -> tuple[float, str] | None:
+    """The Bayes-optimal cost per sequence of a task that has one (``task.optimal_score``: dynamic N-grams),
+    on 1024 sequences of the cells' training range, and its legend text; ``None`` for other tasks."""
+    from memtasks import make_task
+
+    cells = [c for c in (manifest or {}).get("cells", []) if c.get("task") == task]
+    try:
+        built = make_task(task, **(cells[0].get("task_kwargs") or {})) if cells else make_task(task)
+    except Exception:  # a task that cannot be built here (data missing): no line
+        return None
+    if not hasattr(built, "optimal_score"):
+        return None
+    batch = built.sample(1024, np.random.default_rng(0))
+    return float(built.optimal_score(batch)["cost_bits"]), "Bayes-optimal (1024 sequences)"
 
 
 def plot_experiment(results_dir: str | Path) -> list[Path]:

@@ -147,3 +147,15 @@ def test_merged_leaderboard_has_every_experiment_and_a_combined_ranking(tmp_path
     assert len(rows) == 6 and [r[2] for r in rows[:2]] == ["`good`", "`good`"] and rows[-1][0] == "—"
     with pytest.raises(FileNotFoundError):
         merge_leaderboards(tmp_path / "empty")
+
+
+def test_ngrams_learning_curves_get_the_bayes_optimal_line() -> None:
+    """The optimal cost comes from the task (order 3, length 30: about 19 bits, below the coin flip's 29);
+    tasks without an optimum get no line."""
+    from benchmarks.plots import _optimal_cost
+
+    manifest = {"cells": [{"task": "memtasks/DynamicNGrams-v0", "task_kwargs": {"order": 3, "min_length": 30,
+                                                                              "max_length": 30}}]}  # fmt: skip
+    value, label = _optimal_cost("memtasks/DynamicNGrams-v0", manifest)
+    assert 15.0 < value < 25.0 and "optimal" in label
+    assert _optimal_cost("memtasks/Copy-v0", None) is None
