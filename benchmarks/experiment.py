@@ -31,8 +31,17 @@ A complete example (every key is shown; only ``seeds``, ``[tasks.*]`` and
     curriculum_start = 1       #   whenever the running bit errors per sequence fall below
     curriculum_step = 1        #   curriculum_threshold, up to the task's max_length
     curriculum_threshold = 1.0
-    epoch_size = false         # sequences per epoch (bAbI: training-set size); false = no epochs
-    lr_halve_epochs = false    # halve lr every this many epochs (needs epoch_size); false = never
+    epochs = false             # epoch mode for dataset tasks (bAbI): passes over the training split, the best
+                               #   validation epoch kept; a budget of epochs alone has no step limit
+    batch_unit = "sequences"   # epoch mode: batch_size counts "sequences" or "scored" steps (bAbI questions)
+    epoch_size = false         # sampled mode: sequences per epoch, so epoch schedules advance; false = none
+    lr_halve_epochs = false    # halve lr every this many epochs (needs epochs or epoch_size); false = never
+    lr_halve_from = 0          # the epoch from which the halving counts
+    linear_start_lr = false    # lr while the core warms up (MemN2N's linear start); false = the schedule's
+    warm_up_end = "epochs"     # "epochs" (the core's own count) or "plateau" (validation loss stops improving)
+    loss_reduction = "mean"    # "mean" or "sum" of the scored steps' losses
+    clip_per_parameter = false # clip each parameter's gradient norm on its own
+    head_init_std = false      # re-initialise the answer head N(0, std); false = torch's default
     log_every = 50             # steps between rows of train.csv
     batch_lengths = "auto"     # "same" (one length per batch), "mixed" (padded) or "auto" (the agent's choice)
     compile = true             # the fast path (torch.compile of the core's step); false = eager
@@ -74,7 +83,8 @@ A complete example (every key is shown; only ``seeds``, ``[tasks.*]`` and
     eval = { samples = 32 }                 # any [eval] key but `seed` (shared by every cell)
 
 Optional values (``steps``, ``minutes``, ``clip_norm``, ``clip_value``,
-``until_bit_errors``, ``epoch_size``, ``lr_halve_epochs``) are switched off
+``until_bit_errors``, ``epochs``, ``epoch_size``, ``lr_halve_epochs``, ``linear_start_lr``,
+``head_init_std``) are switched off
 with ``false``, as TOML has no null.
 Task ids may be written with or without the ``memtasks/`` prefix; they are
 stored as ``memtasks/<Name>-vN``. Agent labels and the experiment name become
