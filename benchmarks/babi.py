@@ -411,11 +411,14 @@ def report(folders: Sequence[str | Path], out: str | Path, size: str = "1k", com
         "cells kept a training error). "
         f"Failed = test error > {FAIL_THRESHOLD:g}%.",
     ]
-    if paper is not None:
+    joint = paper_column("memn2n_joint", size)
+    if joint is not None and "memn2n_joint" in agents:
+        lines.append(f"Paper ({PAPER_SOURCE}), column {joint.name}: mean {joint.mean} / {joint.failed} failed.")
+    if paper is not None and "memn2n" in agents:
         lines.append(f"Paper ({PAPER_SOURCE}), column {paper.name}: mean {paper.mean} / {paper.failed} failed"
                      + (f" (on these {len(tasks)} tasks: mean {np.mean([paper.errors[t] for t in tasks]):.1f})"
                         if paper.errors and len(tasks) < 20 else "") + ".")  # fmt: skip
-    if lstm_paper is not None:
+    if lstm_paper is not None and "lstm" in agents:
         lines.append(f"Paper LSTM baseline ({size}): mean {lstm_paper.mean} / {lstm_paper.failed} failed "
                      "(per-task errors not transcribed). The NTM is not in the paper's table.")  # fmt: skip
     if paper is not None and paper.errors is not None and "memn2n" in agents:
