@@ -147,29 +147,23 @@ def cell_results(folders: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFr
         runs = read_runs(folder)
         evals = runs[(runs["phase"] == "eval")]
         for cell in manifest.get("cells", []):
-            if _JOINT_ID.match(str(cell.get("task", ""))) and cell.get("status") in ("ok", "converged"):
-                rows += _joint_rows(cell, evals, folder)  # one row per member task, from one model
-                continue
-            match = _TASK_ID.match(str(cell.get("task", "")))
-            if not match or cell.get("status") not in ("ok", "converged"):
+            task_id = str(cell.get("task", ""))
+            single, joint = _TASK_ID.match(task_id), _JOINT_ID.match(task_id)
+            if not (single or joint) or cell.get("status") not in ("ok", "converged"):
                 continue
             mine = evals[(evals["task"] == cell["task"]) & (evals["agent"] == cell["agent"])
                          & (evals["seed"] == cell["seed"])]  # fmt: skip
-            whole = mine[(mine["length"] == -1) & (mine["metric"] == "error_rate")].set_index("split")["value"]
-            if not {"valid", "test"} <= set(whole.index):
-                continue
-            key = {"size": (cell.get("task_kwargs") or {}).get("size", "1k"), "task": int(match.group(1)),
-                   "agent": cell["agent"], "seed": int(cell["seed"])}  # fmt: skip
+            whole = mine[mine["length"] == -1]
             epoch = mine["epoch"].dropna()
-            legacy = cell.get("legacy") or {}
-            rows.append({
-                **key,
-                "valid_error": 100 * float(whole["valid"]), "test_error": 100 * float(whole["test"]),
-                "train_error": 100 * float(whole["train"]) if "train" in whole.index else math.nan,
-                "best_epoch": int(epoch.iloc[0]) if len(epoch) else None,
-                "epochs_run": cell.get("epochs_run", legacy.get("epochs_run")),
-                "wall_s": cell.get("wall_s"), "num_parameters": cell.get("num_parameters"), "folder": str(folder),
-            })  # fmt: skip
+            if joint:  # one row per member task, from one model's error_rate_qa<N> rows
+                numbers = sorted({int(m[len("error_rate_qa"):]) for m in whole["metric"] if m.startswith("error_rate_qa")})
+                rows += filter(None, (_score_row(cell, n, whole, f"error_rate_qa{n}", epoch, folder) for n in numbers))
+                continue
+            row = _score_row(cell, int(single.group(1)), whole, "error_rate", epoch, folder)
+            if row is None:
+                continue
+            rows.append(row)
+            key = {k: row[k] for k in ("size", "task", "agent", "seed")}
             by = mine[(mine["split"] == "test") & (mine["length"] >= 0)]
             table = by.pivot_table(index="length", columns="metric", values="value", aggfunc="first")
             for length, r in table.iterrows():
@@ -189,26 +183,23 @@ def cell_results(folders: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFr
     return cells, lengths, replaced
 
 
-def _joint_rows(cell: dict[str, Any], evals: pd.DataFrame, folder: str | Path) -> list[dict[str, Any]]:
-    """The rows of a joint cell (``bAbI-joint-v0``): its ``error_rate_qa<N>`` of each split, per task N."""
-    mine = evals[(evals["task"] == cell["task"]) & (evals["agent"] == cell["agent"]) & (evals["seed"] == cell["seed"])
-                 & (evals["length"] == -1)]  # fmt: skip
-    per_task = mine[mine["metric"].str.startswith("error_rate_qa")]
-    epoch = mine["epoch"].dropna()
-    rows = []
-    for number in sorted({int(m[len("error_rate_qa"):]) for m in per_task["metric"]}):
-        values = per_task[per_task["metric"] == f"error_rate_qa{number}"].set_index("split")["value"]
-        if not {"valid", "test"} <= set(values.index):
-            continue
-        rows.append({
-            "size": (cell.get("task_kwargs") or {}).get("size", "1k"), "task": number, "agent": cell["agent"],
-            "seed": int(cell["seed"]), "valid_error": 100 * float(values["valid"]),
-            "test_error": 100 * float(values["test"]),
-            "train_error": 100 * float(values["train"]) if "train" in values.index else math.nan,
-            "best_epoch": int(epoch.iloc[0]) if len(epoch) else None, "epochs_run": cell.get("epochs_run"),
-            "wall_s": cell.get("wall_s"), "num_parameters": cell.get("num_parameters"), "folder": str(folder),
-        })  # fmt: skip
-    return rows
+def _score_row(
+    cell: dict[str, Any], task: int, whole: pd.DataFrame, metric: str, epoch: pd.Series, folder: str | Path
+) -> dict[str, Any] | None:
+    """One (size, task, agent, seed) row of :func:`cell_results` from a cell's whole-split ``metric`` rows
+    (``error_rate``, or a joint cell's ``error_rate_qa<N>``); ``None`` without a valid and a test value."""
+    values = whole[whole["metric"] == metric].set_index("split")["value"]
+    if not {"valid", "test"} <= set(values.index):
+        return None
+    return {
+        "size": (cell.get("task_kwargs") or {}).get("size", "1k"), "task": task, "agent": cell["agent"],
+        "seed": int(cell["seed"]), "valid_error": 100 * float(values["valid"]),
+        "test_error": 100 * float(values["test"]),
+        "train_error": 100 * float(values["train"]) if "train" in values.index else math.nan,
+        "best_epoch": int(epoch.iloc[0]) if len(epoch) else None,
+        "epochs_run": cell.get("epochs_run", (cell.get("legacy") or {}).get("epochs_run")),
+        "wall_s": cell.get("wall_s"), "num_parameters": cell.get("num_parameters"), "folder": str(folder),
+    }  # fmt: skip
 
 
 def summary_table(cells: pd.DataFrame, size: str) -> pd.DataFrame:

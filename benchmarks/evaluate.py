@@ -48,6 +48,7 @@ __all__ = [
     "evaluate_dataset",
     "evaluate_frozen",
     "eval_rng",
+    "score_split",
 ]
 
 DATASET_SPLITS = ("valid", "test", "train")
@@ -135,6 +136,19 @@ def evaluate_frozen(
 
 
 @torch.no_grad()
+def score_split(agent: nn.Module, task: Task, batch_size: int = 64) -> tuple[dict[str, float], pd.DataFrame]:
+    """Score ``agent`` on every sequence of one dataset split (``task.evaluate``, :class:`memtasks.core.Dataset`),
+    in eval mode (the agent's mode is restored): the split's metrics and the per-scored-step results."""
+    was_training = agent.training
+    agent.eval()
+    try:
+        device = next(agent.parameters()).device
+        metrics, results = task.evaluate(lambda b: agent(torch.as_tensor(b.inputs, device=device)), batch_size)
+    finally:
+        agent.train(was_training)
+    return {k: float(v) for k, v in metrics.items()}, results
+
+
 def evaluate_dataset(agent: nn.Module, make_split: Any, batch_size: int = 64) -> pd.DataFrame:
     """Score ``agent`` exactly on every sequence of a dataset task's splits (:class:`memtasks.core.Dataset`).
 
@@ -151,26 +165,20 @@ def evaluate_dataset(agent: nn.Module, make_split: Any, batch_size: int = 64) ->
         outputs.
     """
     batch_size = check_int("batch_size", batch_size, 1)
-    was_training = agent.training
-    agent.eval()
     rows = []
-    try:
-        for split in DATASET_SPLITS:
-            task = make_split(split)
-            device = next(agent.parameters()).device
-            metrics, results = task.evaluate(lambda b: agent(torch.as_tensor(b.inputs, device=device)), batch_size)
-            rows += [(split, TRAIN_RANGE, k, float(v), task.num_scored) for k, v in metrics.items()]
-            if "task" in results:  # a joint dataset: each member task's error rate too
-                for number, group in results.groupby("task", sort=True):
-                    rows.append((split, TRAIN_RANGE, f"error_rate_qa{int(number)}", 1.0 - float(group["correct"].mean()),
-                                 len(group)))  # fmt: skip
-            if split == "test" and "correct" in results:
-                key = "context" if "context" in results else "length"  # bAbI: sentences before the question
-                for length, group in results.groupby(key, sort=True):
-                    rows.append((split, int(length), "error_rate", 1.0 - float(group["correct"].mean()), len(group)))
-                    rows.append((split, int(length), "questions", float(len(group)), len(group)))
-    finally:
-        agent.train(was_training)
+    for split in DATASET_SPLITS:
+        task = make_split(split)
+        metrics, results = score_split(agent, task, batch_size)
+        rows += [(split, TRAIN_RANGE, k, v, task.num_scored) for k, v in metrics.items()]
+        if "task" in results:  # a joint dataset: each member task's error rate too
+            for number, group in results.groupby("task", sort=True):
+                rows.append((split, TRAIN_RANGE, f"error_rate_qa{int(number)}", 1.0 - float(group["correct"].mean()),
+                             len(group)))  # fmt: skip
+        if split == "test" and "correct" in results:
+            key = "context" if "context" in results else "length"  # bAbI: sentences before the question
+            for length, group in results.groupby(key, sort=True):
+                rows.append((split, int(length), "error_rate", 1.0 - float(group["correct"].mean()), len(group)))
+                rows.append((split, int(length), "questions", float(len(group)), len(group)))
     return pd.DataFrame(rows, columns=["split", "length", "metric", "value", "samples"])
 
 

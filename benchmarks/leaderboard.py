@@ -179,9 +179,10 @@ def best_lrs(runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, met
     validation = every[(every["split"] == "valid") & (every["length"] == -1)]
     tests = every[every["split"].fillna("test") == "test"]
     train_max = (manifest or {}).get("tasks", {}).get(task, {}).get("max_length")
+    cells = _cells_of(manifest, task)
     chosen = {}
-    for agent in dict.fromkeys(c["agent"] for c in _cells_of(manifest, task)):
-        lrs = sorted({float(c["lr"]) for c in _cells_of(manifest, task) if c["agent"] == agent and c.get("lr") is not None})
+    for agent in dict.fromkeys(c["agent"] for c in cells):
+        lrs = sorted({float(c["lr"]) for c in cells if c["agent"] == agent and c.get("lr") is not None})
         if len(lrs) > 1:
             chosen[agent] = _best_lr(validation[validation["agent"] == agent], tests[tests["agent"] == agent], lrs,
                                      train_max)  # fmt: skip

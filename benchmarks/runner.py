@@ -273,27 +273,26 @@ def _evaluate_cell(cell: Cell, cell_dir: Path, evaluate: Any) -> dict[str, Any]:
                 return memtasks.make_task(cell.task, **{**cell.task_kwargs, "split": split})
 
             sweep = evaluate_dataset(agent, make_split, cell.eval.batch_size)
-            write_csv_atomic(cell_dir / "eval.csv", sweep)
-            return {}
-        task = memtasks.make_task(cell.task, **cell.task_kwargs)
-        if cell.test_set is None:
-            sweep = evaluate(agent, task, list(cell.eval.lengths), cell.eval.samples, cell.eval.seed,
-                             cell.eval.batch_size)
-            if cell.lr_grid:  # the leaderboard picks each agent's lr on these rows, never on the test lengths
-                import pandas as pd
-
-                validation = evaluate(agent, task, None, cell.eval.samples, cell.eval.seed, cell.eval.batch_size)
-                sweep = pd.concat([validation.assign(split="valid"), sweep], ignore_index=True)
-        else:  # a suite: validation on sampled training-range sequences (length -1), test on the frozen set
+        else:
             import pandas as pd
 
-            from benchmarks.evaluate import evaluate_frozen
-            from benchmarks.testsets import load_test_set
+            task = memtasks.make_task(cell.task, **cell.task_kwargs)
+            parts = []
+            if cell.test_set is not None or cell.lr_grid:
+                # validation on sequences sampled from the training range (length -1): suites and lr grids
+                # select on these rows, never on the test lengths
+                validation = evaluate(agent, task, None, cell.eval.samples, cell.eval.seed, cell.eval.batch_size)
+                parts.append(validation.assign(split="valid"))
+            if cell.test_set is None:
+                parts.append(evaluate(agent, task, list(cell.eval.lengths), cell.eval.samples, cell.eval.seed,
+                                      cell.eval.batch_size))  # fmt: skip
+            else:  # a suite: test on the frozen set
+                from benchmarks.evaluate import evaluate_frozen
+                from benchmarks.testsets import load_test_set
 
-            frozen = load_test_set(cell.test_set.path, cell.test_set.sha256)
-            validation = evaluate(agent, task, None, cell.eval.samples, cell.eval.seed, cell.eval.batch_size)
-            test = evaluate_frozen(agent, task, frozen, list(cell.eval.lengths), cell.eval.batch_size)
-            sweep = pd.concat([validation.assign(split="valid"), test], ignore_index=True)
+                frozen = load_test_set(cell.test_set.path, cell.test_set.sha256)
+                parts.append(evaluate_frozen(agent, task, frozen, list(cell.eval.lengths), cell.eval.batch_size))
+            sweep = pd.concat(parts, ignore_index=True)
     except Exception as exc:
         return {
             "status": "failed",

@@ -79,6 +79,7 @@ from tqdm.auto import tqdm
 import agents
 from agents import enable_fast_path, fast_path_status, make_agent, resolve_device, save_checkpoint, sequence_loss
 from agents.optim import OPTIMIZERS, make_optimizer
+from benchmarks.evaluate import score_split
 from benchmarks.provenance import environment, resolved_task_kwargs
 from memtasks import make_task
 from memtasks.atomic import write_text_atomic
@@ -727,13 +728,8 @@ def _clip(config: TrainConfig, params: list[torch.Tensor], grad_norm: torch.Tens
 
 @torch.no_grad()
 def _score_split(agent: agents.Agent, task: Task, batch_size: int = 64) -> dict[str, float]:
-    """Score every sequence of a dataset split (``task.evaluate``), in eval mode."""
-    agent.eval()
-    try:
-        metrics, _ = task.evaluate(lambda batch: agent(torch.as_tensor(batch.inputs, device=agent.device)), batch_size)
-        return {k: float(v) for k, v in metrics.items()}
-    finally:
-        agent.train()
+    """The metrics of every sequence of a dataset split (:func:`benchmarks.evaluate.score_split`)."""
+    return score_split(agent, task, batch_size)[0]
 
 
 class _Selection:
