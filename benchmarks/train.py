@@ -65,7 +65,7 @@ import traceback
 import types
 import typing
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -352,7 +352,12 @@ class TrainResult:
     """Epoch mode: epochs that started with the core's warm-up on (MemN2N's linear start), else ``None``."""
 
 
-def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool = True) -> TrainResult:
+def train(
+    config: TrainConfig,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+    origin: Mapping[str, Any] | None = None,
+) -> TrainResult:
     """Train ``config.agent`` on ``config.task`` (see the module docstring for the loop and the files).
 
     Args:
@@ -622,6 +627,8 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
                     "agent_config": dataclasses.asdict(agent.config),
                 },
                 "provenance": environment(str(device)),
+                # memtasks train: where each setting came from ("default", "preset", "flag") and the preset
+                **({"settings_source": dict(origin["settings_source"]), "preset": origin["preset"]} if origin else {}),
             }
             write_text_atomic(out / "result.json", json.dumps(record, indent=2) + "\n")
         return result
@@ -1022,6 +1029,11 @@ def _build_parser() -> argparse.ArgumentParser:
         parser.add_argument(flag, dest=spec.name, help=help, required=required, **options)
     parser.add_argument("--out", required=True, help="output folder (created if missing)")
     parser.add_argument("--no-progress", action="store_true", default=False, help="hide the progress bar")
+    parser.add_argument(
+        "--no-preset", action="store_true", default=False,
+        help="ignore the recipe registered for this task and agent (benchmarks/presets.py); "
+        "without it, a preset's settings apply unless a flag sets them",
+    )  # fmt: skip
     return parser
 
 
@@ -1030,17 +1042,25 @@ def cli(argv: list[str]) -> int:
 
     ``memtasks train ...``: exit status 0 for ok/converged, 1 for diverged/failed, 2 for bad arguments.
     """
+    from benchmarks.presets import apply_preset  # presets are checked against TrainConfig: imported here
+
     parser = _build_parser()
     args = vars(parser.parse_args(argv))
-    out, progress = args.pop("out"), not args.pop("no_progress")
+    out, progress, use_preset = args.pop("out"), not args.pop("no_progress"), not args.pop("no_preset")
     try:
         for key in ("task_kwargs", "agent_kwargs", "optimizer_kwargs"):
             if key in args:
                 args[key] = parse_kwargs(args[key], "--" + key.replace("_", "-"))
         if ("minutes" in args or "epochs" in args) and "steps" not in args:
             args["steps"] = None  # a time budget or an epoch count alone means no step limit
-        config = TrainConfig(**args)
-        result = train(config, out, progress=progress)
+        defaults = {f.name: None for f in dataclasses.fields(TrainConfig)}
+        settings, sources, preset = apply_preset(args, defaults, use_preset)
+        if preset is not None:
+            used = {k: v for k, v in preset.settings.items() if sources[k] == "preset"}
+            print(f"preset for {preset.task} / {preset.agent}: {used} (from {preset.source}; --no-preset ignores it)")
+        config = TrainConfig(**settings)
+        origin = {"settings_source": sources, "preset": dataclasses.asdict(preset) if preset else None}
+        result = train(config, out, progress=progress, origin=origin)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))  # exits with status 2
     print(f"{result.status}: {result.message}")

@@ -1,0 +1,102 @@
+"""Per-task training recipes: what ``memtasks train`` uses for a (task, agent) pair unless flags say otherwise.
+
+A preset is a few :class:`~benchmarks.train.TrainConfig` settings that trained an agent on a task in a run of
+this project, with the file that shows it (``source``). ``memtasks train --task T --agent A`` starts from
+``TrainConfig``'s defaults, applies the preset of ``(T, A)`` if there is one, then the flags given on the
+command line; ``--no-preset`` skips the preset. Each setting comes whole from one place: a flag
+``--agent-kwargs`` replaces the preset's ``agent_kwargs``, it is not merged into it. ``result.json`` records
+where every setting came from (``settings_source``: ``"default"``, ``"preset"`` or ``"flag"``) and which preset
+was used (``preset``).
+
+Adding a preset is one :func:`register_preset` call below, with the results file that justifies it; a second
+preset for the same pair is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from benchmarks.train import TrainConfig
+
+__all__ = ["Preset", "apply_preset", "list_presets", "preset_for", "register_preset"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A training recipe for one agent on one task."""
+
+    task: str
+    """Task id as registered, e.g. ``"memtasks/Copy-v0"``."""
+    agent: str
+    """Agent name, e.g. ``"lstm"``."""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """``TrainConfig`` fields and their values (not ``task``, ``agent`` or ``seed``)."""
+    source: str = ""
+    """The results file (and the run in it) that shows these settings train the agent on the task."""
+
+
+_PRESETS: dict[tuple[str, str], Preset] = {}
+_NOT_RECIPES = ("task", "agent", "seed")
+
+
+def _key(task: str, agent: str) -> tuple[str, str]:
+    return (task if task.startswith("memtasks/") or "/" in task else f"memtasks/{task}", agent)
+
+
+def register_preset(preset: Preset) -> Preset:
+    """Add ``preset``; a second one for the same (task, agent) or a setting that is not a recipe is an error."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    for name in preset.settings:
+        if name not in names or name in _NOT_RECIPES:
+            raise ValueError(
+                f"preset {preset.task} / {preset.agent}: {name!r} is not a training setting "
+                f"(TrainConfig fields other than {', '.join(_NOT_RECIPES)})"
+            )
+    if not preset.source:
+        raise ValueError(f"preset {preset.task} / {preset.agent}: source must name the results that justify it")
+    key = _key(preset.task, preset.agent)
+    if key in _PRESETS:
+        raise ValueError(f"a preset for {key[0]} / {key[1]} is already registered")
+    _PRESETS[key] = preset
+    return preset
+
+
+def preset_for(task: str, agent: str) -> Preset | None:
+    """The preset of ``agent`` on ``task`` (``"Copy-v0"`` and ``"memtasks/Copy-v0"`` alike), or ``None``."""
+    return _PRESETS.get(_key(task, agent))
+
+
+def list_presets() -> list[Preset]:
+    """Every registered preset, by task then agent."""
+    return [_PRESETS[k] for k in sorted(_PRESETS)]
+
+
+def apply_preset(
+    given: Mapping[str, Any], defaults: Mapping[str, Any], use_preset: bool = True
+) -> tuple[dict[str, Any], dict[str, str], Preset | None]:
+    """The settings of a run from its flags, the preset of its (task, agent) and the defaults.
+
+    Args:
+        given: The settings given explicitly (flags), including ``task`` and ``agent``.
+        defaults: Every other setting's default (``TrainConfig``'s).
+        use_preset: ``False``: ignore presets (``--no-preset``).
+
+    Returns:
+        The settings to build the config from (``given`` plus the preset's settings not given), where each
+        setting came from (``"flag"``, ``"preset"`` or ``"default"``, for every name in ``given`` and
+        ``defaults``), and the preset used (``None`` if none applied).
+    """
+    preset = preset_for(given["task"], given["agent"]) if use_preset else None
+    settings = dict(given)
+    sources = {name: "default" for name in defaults}
+    sources.update({name: "flag" for name in given})
+    if preset is not None:
+        for name, value in preset.settings.items():
+            if name not in given:
+                settings[name] = value
+                sources[name] = "preset"
+        if all(sources.get(name) == "flag" for name in preset.settings):
+            preset = None  # every setting it has was overridden: it played no part
+    return settings, sources, preset

@@ -1,0 +1,57 @@
+"""results/REPRODUCTION.md: lr chosen on validation, medians over seeds, and verdicts that follow the numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from benchmarks.reproduction import CLAIMS, report, task_section
+from benchmarks.results import RUNS_COLUMNS
+
+COPY = next(c for c in CLAIMS if c.folder == "copy")
+
+
+def _write(folder, scores):
+    """A results folder of Copy cells: ``scores[(agent, lr)] = (validation, {length: [seed values]})``."""
+    rows, cells = [], []
+    for (agent, lr), (valid, by_length) in scores.items():
+        for seed in range(len(next(iter(by_length.values())))):
+            cells.append({"task": "memtasks/Copy-v0", "agent": agent, "lr": lr, "seed": seed,
+                          "train": {"steps": 3000, "batch_size": 16}})  # fmt: skip
+            base = {"experiment": "copy", "task": "memtasks/Copy-v0", "agent": agent, "seed": seed, "lr": lr,
+                    "phase": "eval", "metric": "bit_errors", "step": 3000, "sequences_seen": 48000,
+                    "wall_s": 1.0}  # fmt: skip
+            rows.append({**base, "split": "valid", "length": -1, "value": valid})
+            for length, values in by_length.items():
+                rows.append({**base, "split": "test", "length": length, "value": values[seed]})
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows).reindex(columns=list(RUNS_COLUMNS)).to_csv(folder / "runs.csv", index=False)
+    (folder / "experiment.json").write_text(json.dumps({"cells": cells, "tasks": {}}))
+
+
+@pytest.mark.parametrize(
+    "at_120, at_20, verdict",
+    [([1.0, 5.0, 300.0], [0.0, 0.1, 0.2], "reproduced"),  # the median seed counts, not the worst
+     ([20.0, 30.0, 5.0], [0.0, 0.1, 0.2], "partly"),  # fits the training range, fails at 120
+     ([20.0, 30.0, 5.0], [3.0, 2.0, 4.0], "not reproduced")],
+)  # fmt: skip
+def test_verdict_follows_the_median_seed_of_the_lr_chosen_on_validation(tmp_path, at_120, at_20, verdict):
+    _write(tmp_path / "copy", {
+        ("ntm", 1e-3): (0.5, {20: at_20, 120: at_120}),
+        ("ntm", 1e-2): (9.0, {20: [0.0] * 3, 120: [0.0] * 3}),  # best on test, worse on validation: not chosen
+        ("lstm", 1e-3): (3.0, {20: [6.0] * 3, 120: [400.0] * 3}),
+    })  # fmt: skip
+    text, got = task_section(COPY, tmp_path)
+    assert got == verdict
+    assert "| `ntm` | 0.001 | 3 |" in text and "| `lstm` | 0.001 | 3 |" in text
+    assert f"{sorted(at_120)[1]:.3g} ({min(at_120):.3g}-{max(at_120):.3g})" in text  # median (min-max)
+    assert "Budget per cell (sequences): 48,000" in text
+
+
+def test_missing_folders_are_reported_as_not_run(tmp_path):
+    path = report(tmp_path, tmp_path / "REPRODUCTION.md")
+    text = path.read_text()
+    assert text.count("**Verdict: not run.**") == len(CLAIMS) == 5
+    assert "memtasks run benchmarks/experiments/ntm_paper/priority_sort.toml" in text
