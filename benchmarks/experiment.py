@@ -123,7 +123,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Dis
 from pydantic import ValidationError, ValidationInfo, create_model, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from benchmarks.train import TrainConfig
+from benchmarks.train import TrainConfig, fit_problems
 
 try:  # Python >= 3.11
     import tomllib
@@ -1028,27 +1028,10 @@ class _Loader:
             torch.device(settings.device) if settings.device != "auto" else None
         except RuntimeError as exc:
             self.fail("train.device", f"{where}: not a torch device: {exc}")
-        bits = task.spec.output_kind == "bits"
-        if settings.until_bit_errors is not None and not bits:
-            self.fail("train.until_bit_errors", f"{where}: needs a task with bit outputs; {task!r} has class outputs")
-        if settings.curriculum == "grow":
-            if not bits:
-                self.fail(
-                    "train.curriculum", f"{where}: 'grow' needs a task with bit outputs; {task!r} has class outputs"
-                )
-            if not task.min_length <= settings.curriculum_start <= task.max_length:
-                self.fail(
-                    "train.curriculum_start",
-                    f"{where}: must lie in the task's training range [{task.min_length}, {task.max_length}], "
-                    f"got {settings.curriculum_start}",
-                )
+        for setting, why in fit_problems(settings, task, repr(task)):
+            self.fail(f"train.{setting}", f"{where}: {why}")
         if settings.lr_halve_epochs is not None and settings.epoch_size is None and settings.epochs is None:
             self.fail("train.lr_halve_epochs", f"{where}: needs epochs or epoch_size, which are both off")
-        if settings.epochs is not None:
-            from memtasks.core import Dataset
-
-            if not isinstance(task, Dataset):
-                self.fail("train.epochs", f"{where}: epoch mode needs a dataset task (e.g. bAbI); {task!r} is sampled")
 
 
 def _train_settings(values: dict[str, Any], steps_given: bool) -> TrainSettings:

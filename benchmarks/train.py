@@ -649,25 +649,32 @@ def _num_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _check_fits_task(config: TrainConfig, task: Task) -> None:
-    """Refuse settings that need bit outputs, a finite dataset or a length range the task does not have."""
-    if config.epochs is not None and not isinstance(task, Dataset):
-        raise ValueError(
-            f"epochs (epoch mode) needs a task over a finite set of sequences (memtasks.core.Dataset, e.g. "
-            f"bAbI); {config.task} is sampled: give steps or minutes instead"
-        )
+def fit_problems(settings: Any, task: Task, name: str) -> list[tuple[str, str]]:
+    """Settings the task ``name`` cannot honour, as ``(setting, why)``: bit outputs, a finite dataset or a
+    length range it does not have. ``settings`` is a :class:`TrainConfig` or anything with its fields (the
+    experiment files' ``[train]`` table checks itself with this too, before any cell runs)."""
+    problems = []
+    if settings.epochs is not None and not isinstance(task, Dataset):
+        problems.append(("epochs", f"epoch mode needs a task over a finite set of sequences (memtasks.core.Dataset, "
+                                   f"e.g. bAbI); {name} is sampled: give steps or minutes instead"))  # fmt: skip
     bits = task.spec.output_kind == "bits"
-    if config.until_bit_errors is not None and not bits:
-        raise ValueError(
-            f"until_bit_errors needs a task with bit outputs; {config.task} has {task.spec.output_kind!r} outputs"
-        )
-    if config.curriculum == "grow":
+    if settings.until_bit_errors is not None and not bits:
+        problems.append(("until_bit_errors", f"needs a task with bit outputs; {name} has "
+                                             f"{task.spec.output_kind!r} outputs"))  # fmt: skip
+    if settings.curriculum == "grow":
         if not bits:
-            raise ValueError(
-                f"curriculum 'grow' needs a task with bit outputs; "
-                f"{config.task} has {task.spec.output_kind!r} outputs"
-            )
-        check_int("curriculum_start", config.curriculum_start, task.min_length, task.max_length)
+            problems.append(("curriculum", f"'grow' needs a task with bit outputs; {name} has "
+                                           f"{task.spec.output_kind!r} outputs"))  # fmt: skip
+        if not task.min_length <= settings.curriculum_start <= task.max_length:
+            problems.append(("curriculum_start", f"must lie in the task's training range [{task.min_length}, "
+                                                 f"{task.max_length}], got {settings.curriculum_start}"))  # fmt: skip
+    return problems
+
+
+def _check_fits_task(config: TrainConfig, task: Task) -> None:
+    """Raise ``ValueError`` naming the first of :func:`fit_problems`."""
+    for setting, why in fit_problems(config, task, config.task):
+        raise ValueError(f"{setting}: {why}")
 
 
 def _with_max_length(config: TrainConfig, task: Task, max_length: int) -> Task:

@@ -338,7 +338,7 @@ def test_bad_config_values_name_the_field(overrides, error, match):
 
 
 def test_config_that_does_not_fit_the_task():
-    with pytest.raises(ValueError, match=r"curriculum_start must be an integer in \[1, 3\], got 5"):
+    with pytest.raises(ValueError, match=r"curriculum_start: must lie in the task's training range \[1, 3\], got 5"):
         train(tiny(curriculum="grow", curriculum_start=5), progress=False)
 
 
