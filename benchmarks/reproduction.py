@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,8 @@ class Claim:
     fit_length: int
     """A length inside the training range: the NTM "fits" when its median there is at most ``fit_threshold``."""
     fit_threshold: float
+    viz_length: int | None = None
+    """Length of the sequence drawn inside the machine (``memtasks viz --length``; ``None``: drawn)."""
     above_optimal: float = 0.0
 
 
@@ -63,7 +66,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("copy", "Copy", "Trained on lengths 1-20, the NTM copies length 120 with a few local errors and one "
           "global error; the 3 x 256 LSTM is still at about 2 bits per sequence after 1M sequences.",
           "bit_errors", 120, 9.6, "NTM median seed at length 120: at most 9.6 wrong bits per sequence (1% of bits)",
-          20, 1.0),
+          20, 1.0, viz_length=30),
     Claim("repeat_copy", "Repeat copy", "Trained on lengths 1-10 and repeats 1-10, the NTM learns the task "
           "(about 100k sequences) and generalises to longer sequences and more repeats, but misplaces the end "
           "marker beyond the training repeats.",
@@ -104,8 +107,8 @@ def _optimal(task: str, manifest: dict[str, Any] | None) -> float | None:
     return None if found is None else found[0]
 
 
-def task_section(claim: Claim, root: str | Path = "results/ntm_paper") -> tuple[str, str]:
-    """The markdown section of one task and its verdict."""
+def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_dir: str | Path = "results") -> tuple[str, str]:
+    """The markdown section of one task and its verdict (figure links relative to ``report_dir``)."""
     folder = Path(root) / claim.folder
     command = f"memtasks run benchmarks/experiments/ntm_paper/{claim.folder}.toml --out {folder}"
     head = [f"## {claim.title}", "", f"**Paper.** {claim.paper}", "", f"**Check.** {claim.check}.", ""]
@@ -167,6 +170,14 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper") -> tuple[
                   f"{claim.fit_length}: {_fmt(fits.get(best, float('nan')))}.", ""]  # fmt: skip
     else:
         lines += [f"**Verdict: {verdict}.** No NTM cell in {folder}.", ""]
+    if ntms:
+        checkpoint = _inside_figure(claim, folder, cells, min(ntms, key=ntms.get), chosen, tests)
+        if checkpoint is not None:
+            length = f" --length {claim.viz_length}" if claim.viz_length else ""
+            link = os.path.relpath(folder / "ntm_inside.png", report_dir)
+            lines += [f"Inside the machine (`memtasks viz {checkpoint}{length} --out {folder / 'ntm_inside.png'}`): "
+                      "the median seed's write and read weightings over time and the memory after the sequence.",
+                      "", f"![{claim.title}, inside the NTM]({link})", ""]  # fmt: skip
     missing = sorted({c["agent"] for c in cells} - set(medians))
     if missing:
         lines += [f"Agents of the experiment file not run yet: {', '.join(f'`{a}`' for a in missing)}.", ""]
@@ -175,9 +186,33 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper") -> tuple[
     return "\n".join(lines), verdict
 
 
+def _inside_figure(claim: Claim, folder: Path, cells: list[dict[str, Any]], agent: str,
+                   chosen: dict[str, tuple[float, str]], tests: Any) -> Path | None:
+    """Draw the median seed's checkpoint of ``agent`` (at its chosen lr) to ``folder/ntm_inside.png``, as the
+    paper's figures 6, 8, 11 and 15; returns the checkpoint, or ``None`` if it is missing."""
+    from benchmarks.viz import visualise
+
+    lr = chosen[agent][0] if agent in chosen else None
+    mine = [c for c in cells if c["agent"] == agent and (lr is None or float(c.get("lr") or 0) == lr)]
+    at = tests[(tests["agent"] == agent) & (tests["length"] == claim.check_length)]
+    if lr is not None:
+        at = at[at["lr"].astype(float) == lr]
+    by_seed = at.set_index("seed")["value"].astype(float).sort_values()
+    if by_seed.empty:
+        return None
+    seed = by_seed.index[(len(by_seed) - 1) // 2]  # the median seed (the lower one of an even count)
+    cell = next((c for c in mine if c["seed"] == seed), None)
+    checkpoint = folder / "cells" / cell["cell"] / "model.pt" if cell else None
+    if checkpoint is None or not checkpoint.is_file():
+        return None
+    out = folder / "ntm_inside.png"
+    visualise(str(checkpoint), out, length=claim.viz_length, seed=0)
+    return checkpoint
+
+
 def report(root: str | Path = "results/ntm_paper", out: str | Path = "results/REPRODUCTION.md") -> Path:
     """Write the side-by-side report of every task in :data:`CLAIMS`; returns its path."""
-    sections = [task_section(claim, root) for claim in CLAIMS]
+    sections = [task_section(claim, root, Path(out).parent) for claim in CLAIMS]
     summary = markdown_table(["task", "verdict"], [[c.title, v] for c, (_, v) in zip(CLAIMS, sections)])
     text = [
         "# Reproducing the NTM paper (Graves et al. 2014, section 4)",
