@@ -202,7 +202,7 @@ def _inside_figure(claim: Claim, folder: Path, cells: list[dict[str, Any]], agen
         return None
     seed = by_seed.index[(len(by_seed) - 1) // 2]  # the median seed (the lower one of an even count)
     cell = next((c for c in mine if c["seed"] == seed), None)
-    checkpoint = folder / "cells" / cell["cell"] / "model.pt" if cell else None
+    checkpoint = folder / "cells" / cell["cell"] / "model.pt" if cell and cell.get("cell") else None
     if checkpoint is None or not checkpoint.is_file():
         return None
     out = folder / "ntm_inside.png"
