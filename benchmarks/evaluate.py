@@ -108,6 +108,47 @@ def evaluate(
     return _score(agent, task, batches(), batch_size)
 
 
+def evaluate_grid(
+    agent: nn.Module,
+    task: Task,
+    lengths: Sequence[int],
+    option: str,
+    values: Sequence[int],
+    samples: int,
+    seed: int,
+    batch_size: int = 128,
+) -> pd.DataFrame:
+    """:func:`evaluate` at every length for each value of a sample option (e.g. repeat copy's ``repeats``).
+
+    The rows are :func:`evaluate`'s, with the option in the metric's name: ``bit_errors@repeats=12`` (tables
+    that read ``bit_errors`` are unchanged). The test sequences of ``(length, value)`` come from the generator
+    ``[seed, length, value]``.
+
+    Raises:
+        ValueError: ``option`` is not one of ``task.sample_options``, or a length or value the task refuses.
+    """
+    if option not in task.sample_options:
+        allowed = ", ".join(task.sample_options) or "none"
+        raise ValueError(f"option must be one of the task's sample options ({allowed}), got {option!r}")
+    samples = check_int("samples", samples, 1)
+    seed = check_int("seed", seed, 0)
+    parts = []
+    for value in values:
+
+        def batches(value: int = int(value)):
+            for length in lengths:
+                try:
+                    batch = task.sample(samples, np.random.default_rng([seed, int(length), value]), length=int(length),
+                                        **{option: value})  # fmt: skip
+                except (ValueError, TypeError) as exc:
+                    raise type(exc)(f"{option}={value}, length {length}: not allowed for {task!r}: {exc}") from exc
+                yield int(length), batch
+
+        rows = _score(agent, task, batches(), check_int("batch_size", batch_size, 1))
+        parts.append(rows.assign(metric=rows["metric"] + f"@{option}={int(value)}"))
+    return pd.concat(parts, ignore_index=True)
+
+
 def evaluate_frozen(
     agent: nn.Module,
     task: Task,

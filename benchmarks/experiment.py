@@ -115,7 +115,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -265,6 +265,10 @@ class EvalSettings:
     """Evaluation seed; every cell of the experiment uses it, so all agents see the same test sequences."""
     batch_size: Annotated[int, Field(ge=1)] = 128
     """Sequences per forward pass during evaluation (memory use only; results do not depend on it)."""
+    grid: dict[str, list[Annotated[int, Field(ge=1)]]] = field(default_factory=dict)
+    """A second test axis, for a task with a sample option (``task.sample_options``), e.g. ``{ repeats = [1, 5,
+    10, 15, 20] }`` for repeat copy: every test length is also scored at each value, in rows whose metric is
+    ``<metric>@<option>=<value>`` (``benchmarks.evaluate.evaluate_grid``). One option at most."""
 
 
 @dataclass(frozen=True)
@@ -376,6 +380,8 @@ class Cell:
         from benchmarks.provenance import cell_identity
 
         evaluation = {**dataclasses.asdict(self.eval), "lengths": list(self.eval.lengths)}
+        if not evaluation["grid"]:  # cells recorded before the setting existed had none
+            del evaluation["grid"]
         if self.test_set is not None:  # only then: the fingerprints of other experiments stay as they were
             evaluation["test_set"] = self.test_set.describe()
         identity = cell_identity(
@@ -991,6 +997,10 @@ class _Loader:
                 f"{where}: {task.task_id} supports lengths >= {task_obj.min_allowed_length}, got {lengths[0]}",
             )
         self.check_fits(settings, task_obj, where)
+        grid = eval_kw.get("grid") or {}
+        if len(grid) > 1 or any(option not in task_obj.sample_options for option in grid):
+            allowed = ", ".join(task_obj.sample_options) or "none"
+            self.fail("eval.grid", f"{where}: one option of the task's sample options ({allowed}), got {sorted(grid)}")
         num_parameters = built.agent_parameters(agent, task.task_id, task_kw, agent_kw)
         evaluation_settings = EvalSettings(**eval_kw)
         cells = [

@@ -21,6 +21,10 @@
   largest), and a seed's last row is left out when it averages less than
   half a log interval (a run cut by its time budget); runs.csv keeps every row.
 
+- ``grid.png`` (only for experiments with an ``[eval] grid``, e.g. repeat copy's repeats): a heatmap per
+  task and agent of the bit errors per sequence over test length x the option's value, mean over seeds at the
+  lr chosen on validation, the training range outlined.
+
 Agent colours are the same in both figures; legends give each agent's parameter count.
 """
 
@@ -360,6 +364,57 @@ def _optimal_cost(task: str, manifest: dict[str, Any] | None) -> tuple[float, st
     return float(built.optimal_score(batch)["cost_bits"]), "Bayes-optimal (1024 sequences)"
 
 
+def plot_grid(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str | Path) -> Path | None:
+    """Draw ``grid.png``: for each task evaluated on a second axis (``[eval] grid``, e.g. repeat copy's repeats),
+    one heatmap per agent of the bit errors per sequence (mean over seeds, at the lr chosen on validation) over
+    test length x option value, the training range outlined. ``None`` (nothing drawn) without such rows."""
+    evals = runs[(runs["phase"] == "eval") & runs["metric"].str.startswith("bit_errors@")]
+    if evals.empty:
+        return None
+    path = Path(path)
+    evals = _at_best_lrs(evals, runs, manifest)
+    parts = evals["metric"].str.extract(r"^bit_errors@(?P<option>\w+)=(?P<value>\d+)$")
+    evals = evals.assign(option=parts["option"], value_of_option=parts["value"].astype(int), length=evals["length"].astype(int))
+    panels = list(evals.groupby(["task", "option", "agent"], sort=False))
+    sns.set_theme(style="white", context="notebook")
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), squeeze=False)
+    tasks = (manifest or {}).get("tasks", {})
+    for ax, ((task, option, agent), frame) in zip(axes.flat, panels):  # fmt: skip
+        table = frame.groupby(["value_of_option", "length"])["value"].mean().unstack("length").sort_index(ascending=False)
+        sns.heatmap(table, ax=ax, annot=True, fmt=".2g", cmap="rocket_r", cbar=False, annot_kws={"size": 7})
+        info = tasks.get(task, {})
+        low, high = _option_range(task, option, manifest)
+        if high is not None:  # outline the training range of the option (and of the length, when known)
+            inside_values = [i for i, v in enumerate(table.index) if (low or 1) <= v <= high]
+            inside_lengths = [j for j, n in enumerate(table.columns) if n <= info.get("max_length", n)]
+            if inside_values and inside_lengths:
+                ax.add_patch(plt.Rectangle((inside_lengths[0], inside_values[0]), len(inside_lengths),
+                                           len(inside_values), fill=False, lw=2, ec="tab:blue"))  # fmt: skip
+        ax.set_title(f"{_task_name(task)}: {agent}", fontsize=10)
+        ax.set_xlabel("test length")
+        ax.set_ylabel(option)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.suptitle("bit errors per sequence over length and " + ", ".join(sorted(set(evals["option"])))
+                 + " (mean over seeds; training range outlined)", fontsize=11)  # fmt: skip
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _option_range(task: str, option: str, manifest: dict[str, Any] | None) -> tuple[int | None, int | None]:
+    """The training range of a sample option (the task's ``min_<option>``, ``max_<option>``), or Nones."""
+    from memtasks import make_task
+
+    cells = [c for c in (manifest or {}).get("cells", []) if c.get("task") == task]
+    try:
+        built = make_task(task, **(cells[0].get("task_kwargs") or {})) if cells else make_task(task)
+    except Exception:  # a task that cannot be built here: no outline
+        return None, None
+    return getattr(built, f"min_{option}", None), getattr(built, f"max_{option}", None)
+
+
 def plot_experiment(results_dir: str | Path) -> list[Path]:
     """Draw both figures of a results folder from its runs.csv (and experiment.json when present).
 
@@ -369,10 +424,12 @@ def plot_experiment(results_dir: str | Path) -> list[Path]:
     results_dir = Path(results_dir)
     runs = read_runs(results_dir)
     manifest = read_manifest(results_dir)
-    return [
+    drawn = [
         plot_generalisation(runs, manifest, results_dir / "generalisation.png"),
         plot_learning(runs, manifest, results_dir / "learning.png"),
+        plot_grid(runs, manifest, results_dir / "grid.png"),
     ]
+    return [p for p in drawn if p is not None]
 
 
 def cli(argv: list[str]) -> int:

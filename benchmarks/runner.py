@@ -286,6 +286,11 @@ def _evaluate_cell(cell: Cell, cell_dir: Path, evaluate: Any) -> dict[str, Any]:
             if cell.test_set is None:
                 parts.append(evaluate(agent, task, list(cell.eval.lengths), cell.eval.samples, cell.eval.seed,
                                       cell.eval.batch_size))  # fmt: skip
+                for option, values in cell.eval.grid.items():  # a second axis (e.g. repeat copy's repeats)
+                    from benchmarks.evaluate import evaluate_grid
+
+                    parts.append(evaluate_grid(agent, task, list(cell.eval.lengths), option, values,
+                                               cell.eval.samples, cell.eval.seed, cell.eval.batch_size))  # fmt: skip
             else:  # a suite: test on the frozen set
                 from benchmarks.evaluate import evaluate_frozen
                 from benchmarks.testsets import load_test_set

@@ -171,6 +171,8 @@ def test_minutes_alone_means_no_step_limit(tmp_path: Path) -> None:
         (("steps = 5", "clip_norm = true"), ["train.clip_norm", "or false to switch it off"]),
         (("lengths = [1, 2]", "lengths = { start = 1, stop = 4, stp = 2 }"), ["eval.lengths.stp", "'stop'", "step"]),
         (("lengths = [1, 2]", "lengths = { start = 5, stop = 4 }"), ["eval.lengths.stop", ">= 5, got 4"]),
+        (("lengths = [1, 2]", "lengths = [1, 2]\ngrid = { repeats = [1, 2] }"), ["eval.grid", "sample options (none)"]),
+        (("lengths = [1, 2]", "lengths = [1, 2]\ngrid = { repeats = [0] }"), ["eval.grid.repeats", ">= 1"]),
         (("seeds = [0]", "seeds = [0, 0]"), ["seeds", "distinct"]),
         (("seeds = [0]", "seeds = 0"), ["seeds", ">= 1, got 0"]),
         (("[train]\nsteps = 5", "train = 3"), ["train", "must be a table"]),
@@ -511,3 +513,39 @@ def test_a_learning_rate_grid_is_ranked_at_each_agents_best_validation_lr(tmp_pa
                  & (runs["lr"] == best) & (runs["length"] <= 3)]
     per_seed = tests.groupby("seed")["value"].mean()
     assert f"{per_seed.mean():.3g}" in row  # the row's training-length score is the best lr's seeds' mean
+
+
+def test_a_second_test_axis_scores_every_length_at_every_value_and_draws_its_heatmap(tmp_path: Path) -> None:
+    text = """
+seeds = [0]
+[train]
+batch_size = 4
+steps = 3
+[eval]
+lengths = [1, 3]
+samples = 4
+grid = { repeats = [1, 4] }
+[tasks."memtasks/RepeatCopy-v0"]
+bits = 2
+max_length = 3
+max_repeats = 2
+[agents.lstm]
+hidden_size = 4
+"""
+    experiment = load_experiment(write(tmp_path, text))
+    assert '"grid"' in experiment.cells[0]._identity_text
+    assert '"grid"' not in load_experiment(write(tmp_path, BASE)).cells[0]._identity_text  # old cells stay finished
+    out = tmp_path / "out"
+    run_experiment(experiment, out, workers=1, progress=False)
+    runs = read_runs(out)
+    grid = runs[runs["metric"].str.contains("@")]
+    assert sorted(set(grid["metric"])) == sorted(f"{m}@repeats={r}" for m in ("bit_errors", "cost_bits", "seq_accuracy")
+                                                 for r in (1, 4))  # fmt: skip
+    assert set(zip(grid["length"], grid["metric"])) >= {(1, "bit_errors@repeats=4"), (3, "bit_errors@repeats=1")}
+    plain = runs[(runs["phase"] == "eval") & (runs["metric"] == "bit_errors")]
+    assert sorted(plain["length"]) == [1, 3]  # the usual rows are unchanged
+    assert (out / "grid.png").is_file()
+    # a longer repeat needs a longer sequence: the grid's rows differ from the training-range rows
+    at_4 = grid[(grid["metric"] == "cost_bits@repeats=4") & (grid["length"] == 3)]["value"].iloc[0]
+    at_1 = grid[(grid["metric"] == "cost_bits@repeats=1") & (grid["length"] == 3)]["value"].iloc[0]
+    assert at_4 > at_1
