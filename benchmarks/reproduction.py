@@ -170,6 +170,12 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
                   f"{claim.fit_length}: {_fmt(fits.get(best, float('nan')))}.", ""]  # fmt: skip
     else:
         lines += [f"**Verdict: {verdict}.** No NTM cell in {folder}.", ""]
+    for agent in ntms:  # every lr at the check length: shown for transparency, never used to choose
+        every = tests[(tests["agent"] == agent) & (tests["length"] == claim.check_length)]
+        by_lr = every.assign(lr=every["lr"].astype(float)).groupby("lr")["value"].median()
+        if len(by_lr) > 1:
+            lines += [f"`{agent}` at length {claim.check_length}, median over seeds per lr (shown, not used to "
+                      "choose): " + ", ".join(f"{lr:g}: {_fmt(v)}" for lr, v in by_lr.items()) + ".", ""]
     if ntms:
         checkpoint = _inside_figure(claim, folder, cells, min(ntms, key=ntms.get), chosen, tests)
         if checkpoint is not None:
