@@ -411,13 +411,21 @@ def report(folders: Sequence[str | Path], out: str | Path, size: str = "1k", com
                         if paper.errors and len(tasks) < 20 else "") + ".")  # fmt: skip
     if lstm_paper is not None and "lstm" in agents:
         lines.append(f"Paper LSTM baseline ({size}): mean {lstm_paper.mean} / {lstm_paper.failed} failed "
-                     "(per-task errors not transcribed). The NTM is not in the paper's table.")  # fmt: skip
+                     "(per-task errors not transcribed).")  # fmt: skip
+    ours_only = [a for a in agents if a not in ("memn2n", "lstm", "memn2n_joint")]
+    if ours_only:
+        lines.append(f"Not in the paper's table (our runs only): {', '.join(ours_only)}.")
+    if {"ntm", "dnc"} & set(agents):
+        lines.append("Does a memory agent use its memory here? The control with memory writes disabled (NTM and DNC, "
+                     "qa1, qa6, qa15, one seed; `results/babi_memory_ablation/README.md`) errs about as much as the "
+                     "intact agent, so this table does not show either using its memory on bAbI 1k.")  # fmt: skip
     if paper is not None and paper.errors is not None and "memn2n" in agents:
         lines += ["", *_gaps(summary, paper.errors)]
     if not summary.empty:
         epochs = summary.groupby("agent")["epochs_run"].agg(lambda s: sorted({int(v) for v in s.dropna()}))
         lines += ["", "Epochs run per agent (fewer only where a budget cut a run short): "
-                  + "; ".join(f"{a}: {', '.join(map(str, epochs[a]))}" for a in agents if a in epochs) + "."]  # fmt: skip
+                  + "; ".join(f"{a}: {', '.join(map(str, epochs[a])) or 'not in its folder manifest'}" for a in agents
+                              if a in epochs) + "."]  # fmt: skip
     for agent, changes in _legacy_protocol_changes(folders).items():
         lines.append(f"Migrated {agent} records whose agent config differs from `benchmarks/experiments/babi_1k.toml`: "
                      f"{'; '.join(changes)}.")  # fmt: skip

@@ -619,6 +619,7 @@ def write_manifest(experiment: Experiment, out_dir: str | Path) -> Path:
             for key in (
                 "status", "message", "steps", "sequences_seen", "train_wall_s", "eval_wall_s", "wall_s",
                 "converged_sequences", "converged_wall_s", "num_parameters", "started_at", "finished_at",
+                "epochs_run", "best_epoch",
             ):
                 if key in record:
                     entry[key] = record[key]
