@@ -54,8 +54,8 @@ def register_preset(preset: Preset) -> Preset:
                 f"preset {preset.task} / {preset.agent}: {name!r} is not a training setting "
                 f"(TrainConfig fields other than {', '.join(_NOT_RECIPES)})"
             )
-    if not preset.source:
-        raise ValueError(f"preset {preset.task} / {preset.agent}: source must name the results that justify it")
+    if not preset.source.startswith("results/"):
+        raise ValueError(f"preset {preset.task} / {preset.agent}: source must name the results file that justifies it (results/...)")
     key = _key(preset.task, preset.agent)
     if key in _PRESETS:
         raise ValueError(f"a preset for {key[0]} / {key[1]} is already registered")
@@ -100,3 +100,12 @@ def apply_preset(
         if all(sources.get(name) == "flag" for name in preset.settings):
             preset = None  # every setting it has was overridden: it played no part
     return settings, sources, preset
+
+
+# -- the presets: each from a run of this project, named in its source --------------------------------------
+
+register_preset(Preset(
+    "memtasks/Copy-v0", "ntm", {"batch_size": 16, "lr": 3e-3},
+    source="results/ntm_paper/copy/leaderboard.md (lr chosen on validation from 1e-3, 3e-3, 1e-2; 3 seeds, "
+    "48k sequences of batch 16 each)",
+))  # fmt: skip

@@ -26,18 +26,23 @@ def test_registry_refuses_duplicates_unknown_settings_and_missing_sources(regist
     with pytest.raises(ValueError, match="already registered"):
         register_preset(Preset(TASK, "lstm", {"lr": 3e-3}, source="results/y.md"))
     with pytest.raises(ValueError, match="'learning_rate' is not a training setting"):
-        register_preset(Preset(TASK, "ntm", {"learning_rate": 1e-2}, source="results/x.md"))
+        register_preset(Preset(TASK, "dnc", {"learning_rate": 1e-2}, source="results/x.md"))
     with pytest.raises(ValueError, match="'seed' is not a training setting"):
-        register_preset(Preset(TASK, "ntm", {"seed": 1}, source="results/x.md"))
+        register_preset(Preset(TASK, "dnc", {"seed": 1}, source="results/x.md"))
     with pytest.raises(ValueError, match="source"):
-        register_preset(Preset(TASK, "ntm", {"lr": 1e-2}))
-    assert preset_for(TASK, "ntm") is None
+        register_preset(Preset(TASK, "dnc", {"lr": 1e-2}))
+    assert preset_for(TASK, "dnc") is None
 
 
-def test_every_shipped_preset_builds_a_valid_config():
+def test_every_shipped_preset_builds_a_valid_config_and_names_an_existing_results_file():
+    from pathlib import Path
+
     from benchmarks.train import TrainConfig
 
+    repo = Path(__file__).resolve().parents[1]
+    assert list_presets(), "no preset shipped"
     for preset in list_presets():
+        assert (repo / preset.source.split()[0]).is_file(), preset.source
         TrainConfig(task=preset.task, agent=preset.agent, **preset.settings).validate()
         assert preset.source.startswith("results/")
 
