@@ -22,6 +22,7 @@ import argparse
 import datetime as dt
 import os
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,11 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
             continue
         medians[agent] = statistics.median(per_length.get(claim.check_length) or [float("nan")])
         fits[agent] = statistics.median(per_length.get(claim.fit_length) or [float("nan")])
-        rows.append([f"`{agent}`", "-" if lr is None else f"{lr:g}", str(len(seeds)),
+        lost = Counter(c.get("status") for c in (manifest or {}).get("cells", [])
+                       if c.get("agent") == agent and c.get("status") in ("diverged", "failed")
+                       and (lr is None or (c.get("lr") is not None and float(c["lr"]) == float(lr))))  # fmt: skip
+        seeds_text = str(len(seeds)) + "".join(f" (+{n} {status})" for status, n in sorted(lost.items()))
+        rows.append([f"`{agent}`", "-" if lr is None else f"{lr:g}", seeds_text,
                      *[_median_range(per_length[n]) for n in lengths]])  # fmt: skip
     table = markdown_table(["agent", "lr (by validation)", "seeds", *[f"length {n}" for n in lengths]], rows)
     ntms = {a: m for a, m in medians.items() if a.startswith("ntm") and m == m}
@@ -155,7 +160,8 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
     budget = {(c.get("train", {}).get("steps") or 0) * (c.get("train", {}).get("batch_size") or 0) for c in cells}
     lines = head + [
         f"{claim.metric.replace('_', ' ')} per sequence at each test length: median over seeds (min-max) of each "
-        "agent at its learning rate chosen on the validation row (training-range sequences), never on test lengths. "
+        "agent at its learning rate chosen on the validation row (training-range sequences), never on test lengths; "
+        "a seed that diverged or failed has no score and is counted beside the seeds. "
         f"Budget per cell (sequences): {', '.join(f'{b:,}' for b in sorted(budget) if b) or 'not in sequences'}.",
         "",
         table,
@@ -166,8 +172,9 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
     if ntms:
         best = min(ntms, key=ntms.get)
         lines += [f"**Verdict: {verdict}.** Best NTM variant `{best}`: median {_fmt(ntms[best])} at length "
-                  f"{claim.check_length} (limit {_fmt(limit) if limit is not None else '-'}); at length "
-                  f"{claim.fit_length}: {_fmt(fits.get(best, float('nan')))}.", ""]  # fmt: skip
+                  f"{claim.check_length} (limit {_fmt(limit) if limit is not None else '-'})"
+                  + (f"; at length {claim.fit_length}: {_fmt(fits.get(best, float('nan')))}"
+                     if claim.fit_length != claim.check_length else "") + ".", ""]  # fmt: skip
     else:
         lines += [f"**Verdict: {verdict}.** No NTM cell in {folder}.", ""]
     for agent in ntms:  # every lr at the check length: shown for transparency, never used to choose
@@ -176,6 +183,8 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
         if len(by_lr) > 1:
             lines += [f"`{agent}` at length {claim.check_length}, median over seeds per lr (shown, not used to "
                       "choose): " + ", ".join(f"{lr:g}: {_fmt(v)}" for lr, v in by_lr.items()) + ".", ""]
+    if ntms:
+        lines += _grid_lines(claim, runs, folder, min(ntms, key=ntms.get), chosen, report_dir)
     if ntms:
         checkpoint = _inside_figure(claim, folder, cells, min(ntms, key=ntms.get), chosen, tests)
         if checkpoint is not None:
@@ -190,6 +199,32 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
     lines += [f"Results: `{folder}` (runs.csv, leaderboard.md, plots). Command: `{command}`"
               + (" (with `--only` patterns for the agents above)" if missing else "") + ".", ""]
     return "\n".join(lines), verdict
+
+
+def _grid_lines(claim: Claim, runs: Any, folder: Path, agent: str, chosen: dict[str, tuple[float, str]],
+                report_dir: str | Path) -> list[str]:
+    """For a task evaluated on a second axis (``[eval] grid``, metrics ``bit_errors@repeats=R``): ``agent``'s
+    median over seeds at its chosen lr, one row per value of that axis, one column per test length."""
+    prefix = f"{claim.metric}@"
+    rows = runs[(runs["phase"] == "eval") & runs["metric"].astype(str).str.startswith(prefix)
+                & (runs["agent"] == agent) & (runs["split"].fillna("test") == "test")]  # fmt: skip
+    if agent in chosen:
+        rows = rows[rows["lr"].astype(float) == chosen[agent][0]]
+    if rows.empty:
+        return []
+    axis = rows["metric"].str.slice(len(prefix)).str.split("=", n=1)
+    rows = rows.assign(option=axis.str[0], at=axis.str[1].astype(int), length=rows["length"].astype(int))
+    lines = []
+    for option, part in rows.groupby("option"):
+        lengths = sorted(part["length"].unique())
+        table = [[f"{option} {at}", *[_median_range(part[(part["at"] == at) & (part["length"] == n)]["value"]
+                                                    .astype(float).tolist()) for n in lengths]]
+                 for at in sorted(part["at"].unique())]  # fmt: skip
+        link = os.path.relpath(folder / "grid.png", report_dir)
+        lines += [f"`{agent}` over length and {option} ({claim.metric.replace('_', ' ')} per sequence, median over "
+                  f"seeds (min-max); heatmaps of every agent: [grid.png]({link})):", "",
+                  markdown_table([option, *[f"length {n}" for n in lengths]], table), ""]  # fmt: skip
+    return lines
 
 
 def _inside_figure(claim: Claim, folder: Path, cells: list[dict[str, Any]], agent: str,

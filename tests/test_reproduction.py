@@ -13,9 +13,11 @@ from benchmarks.results import RUNS_COLUMNS
 COPY = next(c for c in CLAIMS if c.folder == "copy")
 
 
-def _write(folder, scores):
-    """A results folder of Copy cells: ``scores[(agent, lr)] = (validation, {length: [seed values]})``."""
-    rows, cells = [], []
+def _write(folder, scores, lost=()):
+    """A results folder of Copy cells: ``scores[(agent, lr)] = (validation, {length: [seed values]})``;
+    ``lost``: (agent, lr, seed, status) of cells that ended without scores."""
+    rows, cells = [], [{"task": "memtasks/Copy-v0", "agent": agent, "lr": lr, "seed": seed, "status": status,
+                        "train": {"steps": 3000, "batch_size": 16}} for agent, lr, seed, status in lost]
     for (agent, lr), (valid, by_length) in scores.items():
         for seed in range(len(next(iter(by_length.values())))):
             cells.append({"task": "memtasks/Copy-v0", "agent": agent, "lr": lr, "seed": seed,
@@ -50,8 +52,29 @@ def test_verdict_follows_the_median_seed_of_the_lr_chosen_on_validation(tmp_path
     assert "Budget per cell (sequences): 48,000" in text
 
 
+def test_diverged_seeds_are_counted_beside_the_scored_ones(tmp_path):
+    _write(tmp_path / "copy", {("ntm", 1e-3): (0.5, {20: [0.0, 0.1], 120: [1.0, 2.0]}),
+                               ("ntm", 1e-2): (9.0, {20: [0.0] * 2, 120: [0.0] * 2})},
+           lost=[("ntm", 1e-3, 2, "diverged"), ("ntm", 1e-2, 2, "failed"), ("ntm", 1e-2, 3, "failed")])
+    text, _ = task_section(COPY, tmp_path)
+    assert "| `ntm` | 0.001 | 2 (+1 diverged) |" in text  # only the chosen lr's lost seeds
+
+
 def test_missing_folders_are_reported_as_not_run(tmp_path):
     path = report(tmp_path, tmp_path / "REPRODUCTION.md")
     text = path.read_text()
     assert text.count("**Verdict: not run.**") == len(CLAIMS) == 5
     assert "memtasks run benchmarks/experiments/ntm_paper/priority_sort.toml" in text
+
+
+def test_a_second_test_axis_gets_a_table_of_the_best_ntm(tmp_path):
+    repeat = next(c for c in CLAIMS if c.folder == "repeat_copy")
+    folder = tmp_path / "repeat_copy"
+    _write(folder, {("ntm", 1e-3): (0.5, {10: [0.0, 1.0, 2.0]})})
+    runs = pd.read_csv(folder / "runs.csv")
+    tests = runs[runs["split"] == "test"]  # one row per seed at length 10
+    grid = [tests.assign(metric=f"bit_errors@repeats={r}", value=values)
+            for r, values in [(5, [0.0, 1.0, 2.0]), (20, [7.0, 9.0, 30.0])]]
+    pd.concat([runs, *grid]).to_csv(folder / "runs.csv", index=False)
+    text, _ = task_section(repeat, tmp_path)
+    assert "| repeats 5 | 1 (0-2) |" in text and "| repeats 20 | 9 (7-30) |" in text
