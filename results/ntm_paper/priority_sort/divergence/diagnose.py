@@ -1,0 +1,28 @@
+"""Which guard lets the feed-forward NTM's gradient explode on priority sort? (a diagnostic, not a fix)
+
+Runs ``memtasks train`` in this process after replacing one epsilon of ``agents/ntm.py`` for the run:
+``--sharpen-eps`` (inside ``log(w + eps)`` of the sharpening, eq. 9) or ``--similarity-eps`` (the guard of the
+key and memory-row norms of the cosine similarity, eq. 6); everything after ``--`` is the train command.
+The module file is not changed, so the runs' code digests and the experiment's cells stay as they are.
+
+    python results/ntm_paper/priority_sort/divergence/diagnose.py --similarity-eps 1e-2 -- train ...
+"""
+
+import argparse
+import sys
+
+import agents.ntm as ntm
+from memtasks.cli import run
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--sharpen-eps", type=float, default=None)
+parser.add_argument("--similarity-eps", type=float, default=None)
+args, rest = parser.parse_known_args()
+if args.sharpen_eps is not None:
+    sharpen, eps = ntm.sharpen, args.sharpen_eps
+    ntm.sharpen = lambda w, gamma, eps=eps: sharpen(w, gamma, eps)
+if args.similarity_eps is not None:
+    content, eps2 = ntm.content_addressing, args.similarity_eps
+    ntm.content_addressing = lambda memory, key, beta, eps=eps2: content(memory, key, beta, eps)
+sys.argv = ["memtasks", *[a for a in rest if a != "--"]]
+run()
