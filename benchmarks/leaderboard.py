@@ -36,7 +36,8 @@ import hashlib
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,15 +185,20 @@ def best_lrs(runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, met
     for agent in dict.fromkeys(c["agent"] for c in cells):
         lrs = sorted({float(c["lr"]) for c in cells if c["agent"] == agent and c.get("lr") is not None})
         if len(lrs) > 1:
+            lost = Counter(float(c["lr"]) for c in cells if c["agent"] == agent and c.get("lr") is not None
+                           and c.get("status") in ("diverged", "failed"))  # fmt: skip
             chosen[agent] = _best_lr(validation[validation["agent"] == agent], tests[tests["agent"] == agent], lrs,
-                                     train_max)  # fmt: skip
+                                     train_max, lost)  # fmt: skip
     return chosen
 
 
-def _best_lr(validation: pd.DataFrame, tests: pd.DataFrame, lrs: list[float], train_max: int | None) -> tuple[float, str]:
+def _best_lr(validation: pd.DataFrame, tests: pd.DataFrame, lrs: list[float], train_max: int | None,
+             lost: Mapping[float, int] | None = None) -> tuple[float, str]:
     """The lr of an agent's grid with the lowest mean validation score (rows at length -1, split valid), and a
     note saying so; without validation rows (runs made before they existed), the lowest mean score at the
-    training lengths, and the note says that instead."""
+    training lengths, and the note says that instead. ``lost`` counts the seeds per lr that diverged or failed
+    (they have no score): only the scored lrs with the fewest lost seeds compete, so an lr is not chosen on the
+    mean of the seeds that happened to survive it."""
 
     def by_lr(frame: pd.DataFrame) -> pd.Series:
         return frame.assign(lr=frame["lr"].astype(float)).groupby("lr")["value"].mean()
@@ -204,6 +210,11 @@ def _best_lr(validation: pd.DataFrame, tests: pd.DataFrame, lrs: list[float], tr
         scores, how = by_lr(inside), "best mean score at the training lengths (no validation rows)"
     if scores.empty:
         return lrs[0], f"lr {lrs[0]:g} (nothing evaluated)"
+    lost = lost or {}
+    fewest = min(lost.get(float(lr), 0) for lr in scores.index)
+    if any(lost.get(float(lr), 0) > fewest for lr in scores.index):
+        scores = scores[[lost.get(float(lr), 0) == fewest for lr in scores.index]]
+        how += f" of the lrs with the fewest diverged or failed seeds ({fewest})"
     best = float(scores.idxmin())
     return best, f"lr {best:g} of {', '.join(f'{x:g}' for x in lrs)}: {how}"
 

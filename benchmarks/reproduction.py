@@ -217,7 +217,7 @@ def _grid_lines(claim: Claim, runs: Any, folder: Path, agent: str, chosen: dict[
     lines = []
     for option, part in rows.groupby("option"):
         lengths = sorted(part["length"].unique())
-        table = [[f"{option} {at}", *[_median_range(part[(part["at"] == at) & (part["length"] == n)]["value"]
+        table = [[str(at), *[_median_range(part[(part["at"] == at) & (part["length"] == n)]["value"]
                                                     .astype(float).tolist()) for n in lengths]]
                  for at in sorted(part["at"].unique())]  # fmt: skip
         link = os.path.relpath(folder / "grid.png", report_dir)

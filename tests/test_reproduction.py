@@ -77,4 +77,16 @@ def test_a_second_test_axis_gets_a_table_of_the_best_ntm(tmp_path):
             for r, values in [(5, [0.0, 1.0, 2.0]), (20, [7.0, 9.0, 30.0])]]
     pd.concat([runs, *grid]).to_csv(folder / "runs.csv", index=False)
     text, _ = task_section(repeat, tmp_path)
-    assert "| repeats 5 | 1 (0-2) |" in text and "| repeats 20 | 9 (7-30) |" in text
+    assert "| repeats | length 10 |" in text  # one row per repeat count, one column per length
+    assert "| 5 | 1 (0-2) |" in text and "| 20 | 9 (7-30) |" in text
+
+
+def test_an_lr_with_a_diverged_seed_is_not_chosen_on_its_survivors(tmp_path):
+    # lr 1e-2 has the better mean validation score over its seeds that finished
+    scores = {("ntm", 1e-3): (0.5, {20: [0.0] * 3, 120: [50.0] * 3}),
+              ("ntm", 1e-2): (0.1, {20: [0.0] * 2, 120: [1.0] * 2})}  # fmt: skip
+    _write(tmp_path / "all" / "copy", scores)
+    assert "| `ntm` | 0.01 | 2 |" in task_section(COPY, tmp_path / "all")[0]  # nothing lost: the better mean
+    _write(tmp_path / "lost" / "copy", scores, lost=[("ntm", 1e-2, 2, "diverged")])
+    text, _ = task_section(COPY, tmp_path / "lost")
+    assert "| `ntm` | 0.001 | 3 |" in text  # its third seed diverged: the lr that kept every seed
