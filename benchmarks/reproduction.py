@@ -57,7 +57,9 @@ class Claim:
     """The check in words."""
     fit_length: int
     """A length inside the training range: the NTM "fits" when its median there is at most ``fit_threshold``."""
-    fit_threshold: float
+    fit_threshold: float | None
+    """Fitting the training range without passing the check is "partly"; ``None``: no such level (the check
+    is already on training-range sequences, as on dynamic N-grams)."""
     viz_length: int | None = None
     """Length of the sequence drawn inside the machine (``memtasks viz --length``; ``None``: drawn)."""
     above_optimal: float = 0.0
@@ -80,7 +82,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("dynamic_ngrams", "Dynamic N-grams", "On 200-bit sequences of 6-grams the NTM is slightly but "
           "significantly better than the LSTM, not at the Bayes-optimal cost (figure readings: optimal about "
           "131-132, NTM 133-134, LSTM 137 bits).", "cost_bits", 200, None,
-          "NTM median seed: cost at most the Bayes-optimal cost + 2 bits per sequence", 200, float("inf"),
+          "NTM median seed: cost at most the Bayes-optimal cost + 2 bits per sequence", 200, None,
           above_optimal=2.0),
     Claim("priority_sort", "Priority sort", "20 inputs with priorities uniform in [-1, 1], 16 outputs sorted "
           "by priority: NTM cost about 10-20 bits per sequence, LSTM about 50.", "cost_bits", 20, 20.0,
@@ -152,7 +154,7 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
         best = min(ntms, key=ntms.get)
         if ntms[best] <= limit:
             verdict = "reproduced"
-        elif fits.get(best, float("inf")) <= claim.fit_threshold:
+        elif claim.fit_threshold is not None and fits.get(best, float("inf")) <= claim.fit_threshold:
             verdict = "partly"
         else:
             verdict = "not reproduced"

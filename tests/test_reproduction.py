@@ -90,3 +90,18 @@ def test_an_lr_with_a_diverged_seed_is_not_chosen_on_its_survivors(tmp_path):
     _write(tmp_path / "lost" / "copy", scores, lost=[("ntm", 1e-2, 2, "diverged")])
     text, _ = task_section(COPY, tmp_path / "lost")
     assert "| `ntm` | 0.001 | 3 |" in text  # its third seed diverged: the lr that kept every seed
+
+
+def test_dynamic_ngrams_has_no_partly_level(tmp_path):
+    # the check is on training-range sequences: far above the Bayes-optimal cost is not "partly"
+    claim = next(c for c in CLAIMS if c.folder == "dynamic_ngrams")
+    assert claim.fit_threshold is None
+    folder = tmp_path / "dynamic_ngrams"
+    _write(folder, {("ntm", 1e-3): (178.0, {200: [178.0, 179.0, 177.0]})})
+    runs = pd.read_csv(folder / "runs.csv").assign(task="memtasks/DynamicNGrams-v0", metric="cost_bits")
+    runs.to_csv(folder / "runs.csv", index=False)
+    manifest = {"cells": [], "tasks": {"memtasks/DynamicNGrams-v0": {"order": 6, "min_length": 200,
+                                                                    "max_length": 200}}}  # fmt: skip
+    (folder / "experiment.json").write_text(json.dumps(manifest))
+    text, verdict = task_section(claim, tmp_path)
+    assert verdict == "not reproduced", text
