@@ -21,6 +21,14 @@ The compiled step runs only while autograd records (training). Under
 inference never triggers a second compile; the two give the same logits to
 1e-5 (tested for every registered core).
 
+Unrolling (``unroll = K > 1``, :class:`benchmarks.train.TrainConfig`'s ``unroll``): ``K`` time steps per
+compiled graph instead of one. Each call of a compiled function costs a fixed overhead (guards, the autograd
+wrapper forward and backward), and one graph of ``K`` steps fuses across step boundaries. The sequence is
+padded at its end with zero frames to a multiple of ``K`` and the padded steps' outputs are dropped: a core
+is causal (its output at ``t`` depends on frames ``<= t`` only), so neither the logits nor the gradients
+change, and one graph serves every length. The price is the compile: a ``K``-step graph takes several times
+longer to compile than one step (measured in ``results/speed/``), paid once per cache.
+
 Fallback: if compiling or running the compiled step raises (no C++ compiler,
 a Python version dynamo does not support, an op inductor cannot lower), the
 step is re-run eagerly, one ``RuntimeWarning`` names the reason, and the core
@@ -64,14 +72,53 @@ class CompiledStep:
         fallback: ``None`` while the compiled step is in use, else why it was given up.
     """
 
-    def __init__(self, eager: Callable[..., Any], compile_fn: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self, eager: Callable[..., Any], compile_fn: Callable[..., Any] | None = None, unroll: int = 1
+    ) -> None:
+        if isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1:
+            raise ValueError(f"unroll must be an integer >= 1, got {unroll!r}")
         self.eager = eager
+        self.unroll = unroll
         self.fallback: str | None = None
         self.compiled: Callable[..., Any] | None = None
+        self.compiled_steps: Callable[..., Any] | None = None
         try:
             self.compiled = (compile_fn or _compile)(eager)
+            if unroll > 1:
+                self.compiled_steps = (compile_fn or _compile)(self._steps)
         except Exception as exc:  # e.g. a Python version torch.compile does not support
             self._give_up(exc)
+
+    def _steps(self, frames: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """``K`` eager steps: time-major frames ``(K, B, D)`` -> outputs ``(B, K, out)`` and the last state."""
+        ys = []
+        for k in range(frames.shape[0]):
+            y, state = self.eager(frames[k], state)
+            ys.append(y)
+        return torch.stack(ys, dim=1), state
+
+    def run(self, x: torch.Tensor, state: Any) -> torch.Tensor | None:
+        """Outputs ``(B, T, out)`` of the whole sequence ``x`` (B, T, D) from ``state``, ``unroll`` steps per
+        compiled call; ``None`` where that does not apply (no unrolling, no autograd, or the compiled
+        function failed: then the caller steps through time, and a genuine model error raises there)."""
+        if self.compiled_steps is None or not torch.is_grad_enabled():
+            return None
+        T, K = x.shape[1], self.unroll
+        pad = -T % K
+        frames = x.transpose(0, 1)  # (T, B, D)
+        if pad:  # zero frames after the end: a causal core's outputs up to T do not see them
+            frames = torch.cat([frames, frames.new_zeros(pad, *frames.shape[1:])])  # (T + pad, B, D)
+        frames = frames.contiguous()  # every chunk then has the same strides, whatever T: one graph
+        try:
+            ys = []
+            state = _requiring_grad(state)
+            for t in range(0, T + pad, K):
+                y, state = self.compiled_steps(frames[t : t + K], state)  # (B, K, out)
+                ys.append(y)
+        except Exception as exc:
+            self._give_up(exc)
+            return None
+        return torch.cat(ys, dim=1)[:, :T]  # (B, T, out)
 
     def __call__(self, x: torch.Tensor, state: Any) -> Any:
         if self.compiled is not None and torch.is_grad_enabled():
@@ -85,6 +132,7 @@ class CompiledStep:
         first_line = (str(exc).strip().splitlines() or [""])[0][:200]
         self.fallback = f"{type(exc).__name__}: {first_line}"
         self.compiled = None
+        self.compiled_steps = None
         _warn_once(f"memtasks fast path unavailable, training runs eagerly ({self.fallback})")
 
 
@@ -111,15 +159,17 @@ def _compile(step: Callable[..., Any]) -> Callable[..., Any]:
     return torch.compile(step, dynamic=False)
 
 
-def enable_fast_path(module: nn.Module, compile_fn: Callable[..., Any] | None = None) -> str:
+def enable_fast_path(module: nn.Module, compile_fn: Callable[..., Any] | None = None, unroll: int = 1) -> str:
     """Switch the core of ``module`` (an :class:`~agents.Agent` or a core) to its fast path.
 
     Args:
         module: An agent (its ``core`` is used) or a core.
         compile_fn: Replaces ``torch.compile(step, dynamic=False)`` (tests use it to simulate a failure).
+        unroll: Time steps per compiled graph (>= 1) for a step-wise core; see the module docstring.
 
     Returns:
-        What runs now, in words: ``"compiled step"``, or ``"eager (...)"`` with the reason.
+        What runs now, in words: ``"compiled step"``, ``"compiled steps, K per graph"``, or ``"eager (...)"``
+        with the reason.
 
     Raises:
         ValueError: the core declares a ``fast_path`` outside :data:`FAST_PATHS`.
@@ -130,13 +180,38 @@ def enable_fast_path(module: nn.Module, compile_fn: Callable[..., Any] | None = 
         raise ValueError(f"{type(core).__name__}.fast_path must be one of {', '.join(FAST_PATHS)}, got {kind!r}")
     if kind == "none":
         return "eager (the core's forward is already a fused whole-sequence kernel)"
-    if not isinstance(core.__dict__.get("step"), CompiledStep):
-        core.step = CompiledStep(core.step, compile_fn)
+    current = core.__dict__.get("step")
+    if isinstance(current, CompiledStep):
+        if current.unroll == unroll:
+            return fast_path_status(module)
+        core.step = CompiledStep(current.eager, compile_fn, unroll)
+    else:
+        core.step = CompiledStep(core.step, compile_fn, unroll)
+    if unroll > 1 and not isinstance(core.__dict__.get("forward"), _UnrolledForward):
+        core.forward = _UnrolledForward(core)  # an instance attribute: nn.Module.__call__ finds it first
     return fast_path_status(module)
 
 
+class _UnrolledForward:
+    """A core's ``forward`` that runs :meth:`CompiledStep.run` when it applies, else the core's own forward
+    (so the core's module, and its code digest, need not know about unrolling)."""
+
+    def __init__(self, core: nn.Module) -> None:
+        self.core = core
+        self.own = type(core).forward.__get__(core)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        step = self.core.__dict__.get("step")
+        if isinstance(step, CompiledStep):
+            ys = step.run(x, self.core.initial_state(x.shape[0], x.device))
+            if ys is not None:
+                return ys
+        return self.own(x)
+
+
 def fast_path_status(module: nn.Module) -> str:
-    """``"compiled step"`` while the compiled step is in use, else ``"eager (reason)"``."""
+    """``"compiled step"`` (or ``"compiled steps, K per graph"``) while the fast path is in use, else
+    ``"eager (reason)"``."""
     core = getattr(module, "core", module)
     step = core.__dict__.get("step")
     if not isinstance(step, CompiledStep):
@@ -145,4 +220,6 @@ def fast_path_status(module: nn.Module) -> str:
         return "eager (fast path off)"
     if step.fallback is not None:
         return f"eager (compile failed: {step.fallback})"
+    if step.unroll > 1:
+        return f"compiled steps, {step.unroll} per graph"
     return "compiled step"

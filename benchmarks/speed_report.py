@@ -28,6 +28,11 @@ in the report), one run at a time, on Copy-v0 (8 bits, lengths 1-20):
    and MemN2N and a 1 x 128 LSTM for 3,000 steps with each batching, 3 seeds,
    scored like part 3. The trainer's ``"auto"`` follows from it.
 
+5. ``unroll``: part 1's command with ``--unroll K`` (K time steps per compiled graph, :mod:`agents.fast`) for
+   K = 2, 3, 4, each with an empty inductor cache of its own and then warm; and part 3's fast runs (seeds 0,
+   1, 2, until 0.1 bit errors) with the K of the best warm speed, scored the same way, to check that it learns
+   like one step per graph.
+
 The runs' ``result.json`` and ``train.csv`` go under ``OUT/runs/<name>/``; the
 checkpoints of the ``converge`` runs stay (about 250 KB each, they back the convergence claims), the others are
 deleted once timed or scored, the report to
@@ -58,7 +63,7 @@ from benchmarks.throughput import cpu_name
 
 __all__ = ["cli"]
 
-PARTS = ("speed", "converge", "learning", "batching")
+PARTS = ("speed", "converge", "learning", "batching", "unroll")
 BASE = ["memtasks", "train", "--task", "memtasks/Copy-v0", "--no-progress"]
 TEST_LENGTHS = [1, 5, 10, 15, 20]
 
@@ -246,6 +251,52 @@ def cli(argv: list[str] | None = None) -> int:
         lines += ["", *[f"- `{r['command']}`" for r in ntm.values()],
                   *[f"- `{r['command']}`" for r, _ in others.values()], ""]
         sections["batching"], lines = lines + footer, []
+
+    if "unroll" in parts:
+        speed = "--seed 0 --batch-size 32 --steps 1500 --threads 1".split()
+        timed: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        for k in (2, 3, 4):
+            own = {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix=f"memtasks-inductor-unroll{k}-")}
+            runs = [_train(f"unroll{k}_{state}", speed + ["--unroll", str(k)], out, own) for state in ("cold", "warm")]
+            for state in ("cold", "warm"):
+                (out / "runs" / f"unroll{k}_{state}" / "model.pt").unlink(missing_ok=True)
+            timed[k] = (runs[0], runs[1])
+        best = max(timed, key=lambda k: _rate(timed[k][1]))
+        learned = {}
+        for seed in (0, 1, 2):
+            name = f"unroll{best}_learning_seed{seed}"
+            r = _train(name, f"--seed {seed} --until-bit-errors 0.1 --steps 5000 --threads 1 --unroll {best}".split(),
+                       out, env)
+            learned[seed] = (r, _score(r, out, name))
+        lines += [
+            "## 5. Several time steps per compiled graph (`--unroll K`), NTM, batch 32, 1500 steps, 1 thread",
+            "",
+            "Part 1's command with `--unroll K`; each K with an empty inductor cache of its own (cold), then again "
+            "(warm). Part 1's rows are K = 1.",
+            "",
+            "| K | inductor cache | seq/s end to end | first step s (compile) | wall s | final bit errors (train) |",
+            "|---:|---|---:|---:|---:|---:|",
+        ]
+        for k, (cold, warm) in timed.items():
+            for cache_state, r in (("empty", cold), ("warm", warm)):
+                lines.append(f"| {k} | {cache_state} | {_rate(r):,.0f} | {r['first_step_s']:.1f} | {r['wall_s']:.1f} | "
+                             f"{r['final']['bit_errors']:.3g} |")
+        lines += [
+            "",
+            f"Learning with K = {best} (the best warm speed): part 3's fast runs with `--unroll {best}`, scored like "
+            "part 3 (mean bit errors per sequence over lengths "
+            f"{', '.join(map(str, TEST_LENGTHS))}, 256 test sequences each).",
+            "",
+            "| seed | sequences to convergence | test bit errors | wall s |",
+            "|---:|---:|---:|---:|",
+            *[f"| {seed} | {r['converged_sequences'] or 'not converged (step limit)'} | {score:.3g} | {r['wall_s']:.1f} |"
+              for seed, (r, score) in learned.items()],
+            "",
+            *[f"- `{r['command']}`" for pair in timed.values() for r in pair],
+            *[f"- `{r['command']}`" for r, _ in learned.values()],
+            "",
+        ]
+        sections["unroll"], lines = lines + footer, []
 
     for part, text in sections.items():  # one file per part, so a part can be re-run alone
         (out / f"{part}.md").write_text("\n".join(text))

@@ -106,6 +106,7 @@ NEUTRAL: dict[str, Any] = {
     "loss_reduction": "mean",
     "clip_per_parameter": False,
     "head_init_std": None,
+    "unroll": 1,
 }
 """Settings added after runs were recorded, each with the value under which a run does exactly what runs did
 before the setting existed. A cell's identity (:meth:`benchmarks.experiment.Cell.identity`) leaves a setting
@@ -237,6 +238,11 @@ class TrainConfig:
     """Train through the fast path (:mod:`agents.fast`: ``torch.compile`` of the core's time step; eager with
     one warning where it cannot compile). The first step pays the compile (counted in ``wall_s``); ``False``
     runs eagerly (debugging)."""
+    unroll: Count = 1
+    """Time steps per compiled graph on the fast path (step-wise cores: NTM, DNC); the sequence is padded at
+    its end with zero frames to a multiple, whose outputs are dropped, so logits and gradients are those of
+    one step per graph (to 1e-5, tested). Fewer, larger compiled calls run faster per step but compile
+    several times longer (``results/speed/``); 1 = one step per graph. Ignored without ``compile``."""
     device: str = "auto"
     """Torch device; ``"auto"`` picks CUDA when present, else the CPU."""
     threads: Count | None = None
@@ -341,7 +347,8 @@ class TrainResult:
     num_parameters: int
     """Trainable parameters of the agent."""
     fast_path: str = "eager (fast path off)"
-    """What ran: ``"compiled step"``, or ``"eager (...)"`` with the reason (:func:`agents.fast_path_status`)."""
+    """What ran: ``"compiled step"``, ``"compiled steps, K per graph"`` (``unroll``), or ``"eager (...)"`` with the
+    reason (:func:`agents.fast_path_status`)."""
     epochs_run: int | None = None
     """Epoch mode: epochs trained (the last one possibly cut short by ``steps`` or ``minutes``); else ``None``."""
     best_epoch: int | None = None
@@ -402,7 +409,7 @@ def train(
         optimizer = make_optimizer(config.optimizer, agent.parameters(), config.lr, **config.optimizer_kwargs)
         params = [p for p in agent.parameters() if p.requires_grad]
 
-        fast_path = enable_fast_path(agent) if config.compile else fast_path_status(agent)
+        fast_path = enable_fast_path(agent, unroll=config.unroll) if config.compile else fast_path_status(agent)
         batching = config.batch_lengths if config.batch_lengths != "auto" else agent.core.batch_lengths
         if batching not in ("same", "mixed"):
             raise ValueError(f"{type(agent.core).__name__}.batch_lengths must be 'same' or 'mixed', got {batching!r}")
@@ -447,7 +454,7 @@ def train(
             total = config.epochs * math.ceil(task.num_sequences / per_batch)
             total = total if config.steps is None else min(total, config.steps)
         bar = tqdm(total=total, unit="step", disable=None if progress else True, dynamic_ncols=True)
-        if fast_path == "compiled step":
+        if fast_path.startswith("compiled"):
             bar.set_description("compiling")
 
         def log_row(steps: list[_Step]) -> tuple[list[dict[str, float]], int | None, str]:
