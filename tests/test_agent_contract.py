@@ -125,6 +125,20 @@ class TestEveryAgent:
 # -- the training fast path (agents/fast.py) ----------------------------------------------------
 
 
+def assert_same_training_pass(name: str, eager: agents.Agent, fast: agents.Agent, inputs: torch.Tensor) -> None:
+    """Logits and every parameter's gradient of one training pass agree to 1e-5 (the same training noise,
+    e.g. MemN2N's random_noise, for both)."""
+    results = []
+    for agent in (eager, fast):
+        torch.manual_seed(3)
+        logits = agent(inputs)
+        logits.pow(2).mean().backward()
+        results.append((logits.detach(), {n: p.grad for n, p in agent.named_parameters()}))
+    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=1e-5)
+    for n, grad in results[0][1].items():
+        torch.testing.assert_close(results[1][1][n], grad, atol=1e-5, rtol=1e-4, msg=f"{name}: gradient of {n}")
+
+
 @pytest.mark.parametrize("name", AGENT_NAMES)
 def test_fast_path_gives_the_eager_logits_and_gradients(name: str) -> None:
     """The fast path (a compiled step for step-wise cores) matches eager to 1e-5, forward and backward."""
@@ -133,15 +147,7 @@ def test_fast_path_gives_the_eager_logits_and_gradients(name: str) -> None:
     status = agents.enable_fast_path(fast)
     if fast.core.fast_path == "step":
         assert status == "compiled step"
-    results = []
-    for agent in (eager, fast):
-        torch.manual_seed(3)  # the same training noise (MemN2N's random_noise) for both
-        logits = agent(inputs)
-        logits.pow(2).mean().backward()
-        results.append((logits.detach(), {n: p.grad for n, p in agent.named_parameters()}))
-    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=1e-5)
-    for n, grad in results[0][1].items():
-        torch.testing.assert_close(results[1][1][n], grad, atol=1e-5, rtol=1e-4, msg=f"{name}: gradient of {n}")
+    assert_same_training_pass(name, eager, fast, inputs)
     assert agents.fast_path_status(fast) == status  # still on its fast path: it did not fall back
 
 
@@ -158,16 +164,8 @@ def test_unrolled_fast_path_gives_the_eager_logits_and_gradients(name: str, comp
         assert status.startswith("eager")
         return
     assert status == "compiled steps, 2 per graph"
-    results = []
-    for agent in (eager, fast):
-        torch.manual_seed(3)
-        logits = agent(inputs)
-        logits.pow(2).mean().backward()
-        results.append((logits.detach(), {n: p.grad for n, p in agent.named_parameters()}))
-    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=1e-5)
-    for n, grad in results[0][1].items():
-        torch.testing.assert_close(results[1][1][n], grad, atol=1e-5, rtol=1e-4, msg=f"{name}: gradient of {n}")
-    assert agents.fast_path_status(fast) == status
+    assert_same_training_pass(name, eager, fast, inputs)
+    assert agents.fast_path_status(fast) == status  # still on its fast path: it did not fall back
 
 
 def test_unrolled_run_pads_to_whole_graphs_and_drops_the_padding() -> None:
