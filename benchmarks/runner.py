@@ -97,6 +97,7 @@ __all__ = [
     "check_backend",
     "cli",
     "default_workers",
+    "plan_lines",
     "run_cell",
     "run_experiment",
     "write_manifest",
@@ -667,6 +668,30 @@ def _pending_cells(experiment: Experiment, out_dir: Path, retry_failed: bool) ->
     return pending, stale
 
 
+def plan_lines(
+    experiment: str | Path | Experiment,
+    out_dir: str | Path | None = None,
+    retry_failed: bool = False,
+    only: list[str] | None = None,
+) -> list[str]:
+    """What :func:`run_experiment` would do, in words, without running or writing anything: a summary line
+    (cells finished and current, stale, never run, and how many would run), then one line per stale cell
+    naming what changed (``memtasks run --dry-run``)."""
+    if not isinstance(experiment, Experiment):
+        experiment = load_experiment(experiment)
+    out = Path(out_dir) if out_dir is not None else Path("results") / experiment.name
+    pending, stale = _pending_cells(experiment, out, retry_failed)
+    to_run = [c for c in pending if not only or any(fnmatch.fnmatchcase(c.name, p) for p in only)]
+    never = sum(1 for c in pending if read_cell_record(out / "cells" / c.name) is None)
+    current = len(experiment.cells) - len(pending)
+    return [
+        f"{experiment.name} in {out}: {len(experiment.cells)} cells: {current} finished and current, "
+        f"{len(stale)} stale, {never} never run; {len(to_run)} would run"
+        + (" (--only)" if only else ""),
+        *(f"  {line}" for line in stale),
+    ]
+
+
 def _describe_outcome(record: dict[str, Any]) -> str:
     """One line on how a cell ended, for the progress output."""
     status = record["status"]
@@ -893,6 +918,11 @@ def cli(argv: list[str]) -> int:
         help="run only the unfinished cells whose names match this shell pattern, e.g. 'bAbI-qa1-v0__*' or "
         "'*__memn2n__*' (repeatable); the tables still cover every finished cell",
     )
+    parser.add_argument(
+        "--dry-run", action="store_true",
+        help="only say which cells are finished, stale (and what changed) or never run, and how many would "
+        "run; nothing is trained or written",
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip drawing the plots")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars or per-cell lines")
     parser.add_argument(
@@ -905,6 +935,9 @@ def cli(argv: list[str]) -> int:
         parser.error(f"--workers must be >= 1, got {args.workers}")
     try:
         experiment = load_experiment(args.experiment, overrides=args.set) if args.set else args.experiment
+        if args.dry_run:
+            print("\n".join(plan_lines(experiment, args.out, retry_failed=args.retry_failed, only=args.only)))
+            return 0
         summary = run_experiment(
             experiment,
             args.out,

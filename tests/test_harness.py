@@ -418,6 +418,26 @@ def test_a_new_trainer_setting_at_its_neutral_value_keeps_finished_cells(referen
     assert len(pending) == 2 and all("loss_reduction" in line for line in stale), stale
 
 
+def test_dry_run_names_stale_and_missing_cells_and_writes_nothing(reference: Path, tmp_path: Path, capsys) -> None:
+    """``memtasks run --dry-run``: the finished run is current; a changed setting makes both cells stale, with
+    what changed; an empty folder has every cell never run; no file is written or touched."""
+    from benchmarks.runner import cli
+
+    before = {p: p.stat().st_mtime_ns for p in reference.rglob("*") if p.is_file()}
+    assert cli([str(TINY), "--out", str(reference), "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"tiny in {reference}: 2 cells: 2 finished and current, 0 stale, 0 never run; 0 would run"]
+    assert cli([str(TINY), "--out", str(reference), "--dry-run", "--set", "train.lr=0.05"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("2 cells: 0 finished and current, 2 stale, 0 never run; 2 would run")
+    assert len(out) == 3 and all("train.lr" in line for line in out[1:])
+    empty = tmp_path / "empty"
+    assert cli([str(TINY), "--out", str(empty), "--dry-run", "--only", "*seed0"]) == 0
+    assert capsys.readouterr().out.strip().endswith("0 stale, 2 never run; 1 would run (--only)")
+    assert not empty.exists()
+    assert {p: p.stat().st_mtime_ns for p in reference.rglob("*") if p.is_file()} == before
+
+
 # -- failures ---------------------------------------------------------------------------------------------------
 
 FAILING = """\
