@@ -668,6 +668,16 @@ def _pending_cells(experiment: Experiment, out_dir: Path, retry_failed: bool) ->
     return pending, stale
 
 
+def _results_folder(experiment: Experiment, out_dir: str | Path | None) -> Path:
+    """``out_dir``, or ``results/<experiment name>`` under the current folder."""
+    return Path(out_dir) if out_dir is not None else Path("results") / experiment.name
+
+
+def _selected(cells: list[Cell], only: list[str] | None) -> list[Cell]:
+    """The cells whose names match one of the shell patterns ``only``; every cell without patterns."""
+    return [c for c in cells if not only or any(fnmatch.fnmatchcase(c.name, p) for p in only)]
+
+
 def plan_lines(
     experiment: str | Path | Experiment,
     out_dir: str | Path | None = None,
@@ -679,9 +689,9 @@ def plan_lines(
     naming what changed (``memtasks run --dry-run``)."""
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
-    out = Path(out_dir) if out_dir is not None else Path("results") / experiment.name
+    out = _results_folder(experiment, out_dir)
     pending, stale = _pending_cells(experiment, out, retry_failed)
-    to_run = [c for c in pending if not only or any(fnmatch.fnmatchcase(c.name, p) for p in only)]
+    to_run = _selected(pending, only)
     never = sum(1 for c in pending if read_cell_record(out / "cells" / c.name) is None)
     current = len(experiment.cells) - len(pending)
     return [
@@ -742,7 +752,7 @@ def run_experiment(
     check_backend(backend, address)
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
-    out = Path(out_dir) if out_dir is not None else Path("results") / experiment.name
+    out = _results_folder(experiment, out_dir)
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     (out / "cells").mkdir(parents=True, exist_ok=True)
@@ -750,8 +760,7 @@ def run_experiment(
     with _exclusive_run(out):
         write_manifest(experiment, out)
         pending, stale = _pending_cells(experiment, out, retry_failed)
-        if only:
-            pending = [c for c in pending if any(fnmatch.fnmatchcase(c.name, pattern) for pattern in only)]
+        pending = _selected(pending, only)
         summary = RunSummary(experiment.name, out, len(experiment.cells), len(experiment.cells) - len(pending), 0)
         summary.stale = stale
         say: Callable[[str], Any] = tqdm.write if progress else (lambda _text: None)
