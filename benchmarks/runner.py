@@ -127,7 +127,8 @@ class RunSummary:
     ran: int
     """Cells run by this call."""
     statuses: dict[str, int] = field(default_factory=dict)
-    """Count of each status over the whole grid (``unfinished`` for cells without a record)."""
+    """Count of each status over the whole grid (``unfinished`` for cells without a current record, ``left out``
+    for those that ``only`` kept from running)."""
     failures: list[str] = field(default_factory=list)
     """``"<cell>: <status>: <message>"`` for every diverged or failed cell."""
     stale: list[str] = field(default_factory=list)
@@ -140,7 +141,8 @@ class RunSummary:
 
     @property
     def ok(self) -> bool:
-        """Every cell is finished and none failed with an exception (diverging is a result, not an error)."""
+        """Every cell this call was asked to run is finished and none failed with an exception (diverging is a
+        result, not an error); cells left out by ``only`` do not count."""
         return self.statuses.get("failed", 0) == 0 and self.statuses.get("unfinished", 0) == 0
 
 
@@ -759,9 +761,10 @@ def run_experiment(
 
     with _exclusive_run(out):
         write_manifest(experiment, out)
-        pending, stale = _pending_cells(experiment, out, retry_failed)
-        pending = _selected(pending, only)
-        summary = RunSummary(experiment.name, out, len(experiment.cells), len(experiment.cells) - len(pending), 0)
+        unfinished, stale = _pending_cells(experiment, out, retry_failed)
+        pending = _selected(unfinished, only)
+        left_out = {cell.name for cell in unfinished} - {cell.name for cell in pending}
+        summary = RunSummary(experiment.name, out, len(experiment.cells), len(experiment.cells) - len(unfinished), 0)
         summary.stale = stale
         say: Callable[[str], Any] = tqdm.write if progress else (lambda _text: None)
         for line in stale:
@@ -783,8 +786,9 @@ def run_experiment(
 
             if pending:
                 say(
-                    f"{experiment.name}: {len(pending)} cell(s) to run, {summary.skipped} finished already; "
-                    f"{layout}; results in {out}"
+                    f"{experiment.name}: {len(pending)} cell(s) to run, {summary.skipped} finished already"
+                    + (f", {len(left_out)} left out (--only)" if left_out else "")
+                    + f"; {layout}; results in {out}"
                 )
             bar = tqdm(
                 total=len(experiment.cells),
@@ -809,6 +813,8 @@ def run_experiment(
         for cell in experiment.cells:
             record = read_cell_record(out / "cells" / cell.name)
             status = record["status"] if record and record.get("fingerprint") == cell.fingerprint() else "unfinished"
+            if status == "unfinished" and cell.name in left_out:
+                status = "left out"
             summary.statuses[status] = summary.statuses.get(status, 0) + 1
             if status in ("failed", "diverged"):
                 summary.failures.append(f"{cell.name}: {status}: {record.get('message', '')}")

@@ -268,6 +268,20 @@ def test_rerun_skips_finished_cells_and_rebuilds_identical_tables(reference: Pat
     assert (reference / "runs.csv").read_bytes() == before  # re-assembly is idempotent
 
 
+def test_only_runs_a_subset_and_succeeds_without_the_cells_it_left_out(tmp_path: Path, capsys) -> None:
+    """A run restricted by ``only`` is judged on the cells it was asked to run: the others are "left out", not
+    "finished already", and do not turn the exit status into a failure; a later run without ``only`` runs them."""
+    from benchmarks.runner import cli
+
+    out = tmp_path / "subset"
+    assert cli([str(TINY), "--out", str(out), "--only", "*seed0", "--no-progress", "--no-plots"]) == 0
+    assert "(1 left out, 1 ok)" in capsys.readouterr().out
+    summary = run_experiment(TINY, out, workers=1, progress=False, plots=False, only=["*seed0"])
+    assert (summary.ran, summary.skipped, summary.statuses, summary.ok) == (0, 1, {"ok": 1, "left out": 1}, True)
+    summary = run_experiment(TINY, out, workers=1, progress=False, plots=False)
+    assert (summary.ran, summary.skipped, summary.statuses, summary.ok) == (1, 1, {"ok": 2}, True)
+
+
 def test_same_file_same_values_with_two_worker_processes(reference: Path, tmp_path: Path) -> None:
     """Determinism: a second run, in two spawn workers with one thread each, gives the same values."""
     summary = run_experiment(TINY, tmp_path / "tiny", workers=2, progress=False, plots=False)
