@@ -8,9 +8,15 @@ loop calls at every time step, so each step runs as a handful of fused kernels.
 What is compiled is the core's choice, its class attribute ``fast_path``:
 
 - ``"step"`` (the default of :class:`~agents.base.Core`): ``core.step`` is
-  compiled with static shapes. A frame and the state have the same shapes at
-  every time step, so one graph (and its backward) serves every sequence
-  length: the compile is paid once per run (per batch size and input width).
+  compiled, first with static shapes. A frame and the state have the same shapes
+  at every time step, so one graph (and its backward) serves every sequence
+  length: the compile is paid once per run. Where the batch size varies (bAbI's
+  epochs, whose batches hold 32 questions and so a varying number of stories),
+  the second size recompiles the step once with the batch dimension dynamic,
+  and that graph serves every later size (torch's automatic dynamic shapes).
+  With static shapes only, every new size compiled a graph of its own (5-20 s
+  each for the DNC) until dynamo's recompile limit (8), after which new sizes
+  ran eagerly without a word.
 - ``"none"``: the core's ``forward`` is already one fused or parallel kernel
   over the whole sequence (``nn.LSTM``'s oneDNN/cuDNN kernel, MemN2N's batched
   attention), so there is nothing per-step to compile; ``benchmarks.throughput``
@@ -156,7 +162,7 @@ def _requiring_grad(state: Any) -> Any:
 
 
 def _compile(step: Callable[..., Any]) -> Callable[..., Any]:
-    return torch.compile(step, dynamic=False)
+    return torch.compile(step, dynamic=None)  # static first, a dimension made dynamic once it changes
 
 
 def enable_fast_path(module: nn.Module, compile_fn: Callable[..., Any] | None = None, unroll: int = 1) -> str:
@@ -164,7 +170,7 @@ def enable_fast_path(module: nn.Module, compile_fn: Callable[..., Any] | None = 
 
     Args:
         module: An agent (its ``core`` is used) or a core.
-        compile_fn: Replaces ``torch.compile(step, dynamic=False)`` (tests use it to simulate a failure).
+        compile_fn: Replaces ``torch.compile(step, dynamic=None)`` (tests use it to simulate a failure).
         unroll: Time steps per compiled graph (>= 1) for a step-wise core; see the module docstring.
 
     Returns:

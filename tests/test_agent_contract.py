@@ -168,6 +168,33 @@ def test_unrolled_fast_path_gives_the_eager_logits_and_gradients(name: str, comp
     assert agents.fast_path_status(fast) == status  # still on its fast path: it did not fall back
 
 
+def test_fast_path_compiles_twice_at_most_when_the_batch_size_varies(monkeypatch) -> None:
+    """bAbI's batches hold a varying number of stories: the second batch size recompiles the step with the batch
+    dimension dynamic, and later sizes reuse that graph (with static shapes only, each size compiled anew until
+    dynamo's recompile limit, then ran eagerly). Graphs are counted with a backend that runs them uncompiled."""
+    graphs = []
+    real_compile = torch.compile
+
+    def counting_compile(fn, **kwargs):
+        def backend(graph_module, example_inputs):
+            graphs.append(len(example_inputs))
+            return graph_module.forward
+
+        return real_compile(fn, **{**kwargs, "backend": backend})
+
+    monkeypatch.setattr(torch, "compile", counting_compile)
+    spec, _ = bits_case()
+    agent = build("ntm", spec).train()
+    assert agents.enable_fast_path(agent) == "compiled step"
+    for batch_size in (4, 3, 5, 2, 6):
+        x = torch.randn(batch_size, 3, spec.input_size)
+        logits = agent(x)
+        with torch.no_grad():
+            torch.testing.assert_close(logits.detach(), agent(x), atol=1e-5, rtol=1e-5)  # eager under no_grad
+    assert len(graphs) == 2
+    assert agents.fast_path_status(agent) == "compiled step"
+
+
 def test_unrolled_run_pads_to_whole_graphs_and_drops_the_padding() -> None:
     """The chunking itself, with the compiler replaced by the plain function: every call sees exactly
     ``unroll`` frames, the padded steps' outputs are dropped, and a bad ``unroll`` is refused."""
