@@ -79,3 +79,24 @@ def test_a_broken_plugin_warns_and_is_skipped(tmp_path: Path, monkeypatch: pytes
     with pytest.warns(UserWarning, match="broken_demo"):
         agents.load_plugins()
     assert "broken_demo" not in agents.list_agents()
+
+
+def test_plugin_agent_runs_the_suite(installed_plugin: str, tmp_path: Path) -> None:
+    """The suite file itself (memtasks-v1: five tasks, frozen test sets, OOD grids) with only the plugin agent in
+    its agents table, at a token budget: every task's cell finishes and is scored in and out of distribution."""
+    from benchmarks.experiment import load_experiment
+    from benchmarks.leaderboard import suite_scores
+    from benchmarks.runner import run_experiment
+
+    agents.load_plugins()
+    suite = Path(__file__).resolve().parents[1] / "benchmarks" / "suites" / "memtasks-v1.toml"
+    overrides = [f"agents={{ {installed_plugin} = {{ hidden_size = 12 }} }}", "seeds=[0]", "lrs=[1e-2]", "train.steps=5"]
+    experiment = load_experiment(suite, overrides=overrides)
+    summary = run_experiment(experiment, out_dir=tmp_path / "suite", workers=1, progress=False, plots=False)
+    assert summary.ok and not summary.failures and summary.statuses == {"ok": len(experiment.cells)}
+    runs = pd.read_csv(tmp_path / "suite" / "runs.csv")
+    assert set(runs.agent) == {installed_plugin}
+    assert runs.task.nunique() == len(experiment.cells) == 5
+    scores = suite_scores(tmp_path)  # what `memtasks leaderboard` ranks: in- and out-of-distribution accuracy
+    assert len(scores) == 5 and set(scores.agent) == {installed_plugin}
+    assert scores[["in_distribution", "out_of_distribution"]].apply(lambda v: v.between(0, 1)).all().all()
