@@ -1,0 +1,86 @@
+"""Where does the feed-forward NTM's gradient explode on priority sort? (a diagnostic; agents/ntm.py unchanged)
+
+Trains the experiment's feed-forward NTM (4 + 4 heads, controller 512) eagerly on priority sort (batch 16, Adam,
+clip 10, one thread) and, at every step, records the global gradient norm, the parameter with the largest
+gradient norm, and over the batch's time steps the smallest key norm and memory-row norm seen by the content
+similarity (eq. 6) and the smallest weighting entry entering the sharpening's log (eq. 9) and the largest sharpening
+exponent gamma. Stops at the first non-finite gradient norm or after --steps.
+
+    python results/ntm_paper/priority_sort/divergence/where.py --lr 3e-3 --seed 2 --steps 1500 --out FILE.csv
+"""
+
+import argparse
+import csv
+import math
+
+import numpy as np
+import torch
+
+import agents.ntm as ntm
+import memtasks
+from agents import make_agent, sequence_loss
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, required=True)
+parser.add_argument("--seed", type=int, required=True)
+parser.add_argument("--steps", type=int, default=1500)
+parser.add_argument("--out", required=True)
+args = parser.parse_args()
+torch.set_num_threads(1)
+
+stats: dict[str, float] = {}
+
+
+def _low(name: str, value: torch.Tensor) -> None:
+    stats[name] = min(stats.get(name, math.inf), float(value.detach().min()))
+
+
+content, sharpen = ntm.content_addressing, ntm.sharpen
+
+
+def content_watched(memory, key, beta, eps=1e-6):
+    _low("min_key_norm", key.detach().norm(dim=-1))
+    _low("min_row_norm", memory.detach().norm(dim=1))
+    return content(memory, key, beta, eps)
+
+
+def sharpen_watched(w, gamma, eps=1e-6):
+    _low("min_w_before_sharpen", w.detach())
+    stats["max_gamma"] = max(stats.get("max_gamma", 0.0), float(gamma.detach().max()))
+    return sharpen(w, gamma, eps)
+
+
+ntm.content_addressing, ntm.sharpen = content_watched, sharpen_watched
+
+task = memtasks.make_task("memtasks/PrioritySort-v0", bits=8, min_length=20, max_length=20, num_outputs=16)
+torch.manual_seed(args.seed)
+agent = make_agent("ntm", task.spec, device="cpu", controller="feedforward", controller_size=512, read_heads=4,
+                   write_heads=4)
+params = dict(agent.named_parameters())
+optimizer = torch.optim.Adam(params.values(), lr=args.lr)
+rng = np.random.default_rng(args.seed)
+fields = ["step", "loss", "grad_norm", "largest_grad", "largest_grad_norm", "min_key_norm", "min_row_norm",
+          "min_w_before_sharpen", "max_gamma"]
+with open(args.out, "w", newline="") as f:
+    out = csv.DictWriter(f, fields)
+    out.writeheader()
+    for step in range(1, args.steps + 1):
+        stats.clear()
+        batch = task.sample(16, rng)
+        x, y, m = (torch.as_tensor(a) for a in (batch.inputs, batch.targets, batch.mask))
+        loss = sequence_loss(agent(x), y, m, task.spec, check_scored=False)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norms = {n: float(p.grad.norm()) for n, p in params.items() if p.grad is not None}
+        total = float(torch.nn.utils.get_total_norm([p.grad for p in params.values() if p.grad is not None]))
+        worst = max(norms, key=lambda n: norms[n] if math.isfinite(norms[n]) else math.inf)
+        out.writerow({"step": step, "loss": float(loss.detach()), "grad_norm": total, "largest_grad": worst,
+                      "largest_grad_norm": norms[worst], **stats})
+        if not math.isfinite(total):
+            print(f"non-finite gradient norm at step {step}; largest: {worst}")
+            break
+        torch.nn.utils.clip_grads_with_norm_(list(params.values()), 10.0, torch.tensor(total))
+        optimizer.step()
+        if step % 100 == 0:
+            f.flush()
+            print(step, f"{float(loss.detach()):.3f}", f"{total:.3g}", flush=True)
