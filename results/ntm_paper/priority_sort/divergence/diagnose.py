@@ -1,8 +1,10 @@
 """Which guard lets the feed-forward NTM's gradient explode on priority sort? (a diagnostic, not a fix)
 
 Runs ``memtasks train`` in this process after replacing one epsilon of ``agents/ntm.py`` for the run:
-``--sharpen-eps`` (inside ``log(w + eps)`` of the sharpening, eq. 9) or ``--similarity-eps`` (the guard of the
-key and memory-row norms of the cosine similarity, eq. 6); everything after ``--`` is the train command.
+``--sharpen-eps`` (inside ``log(w + eps)`` of the sharpening, eq. 9), ``--similarity-eps`` (the guard of the
+key and memory-row norms of the cosine similarity, eq. 6) or ``--gamma-max`` (the sharpening exponent clamped to at
+most this, so no gradient flows above it; the model's own ceiling is 1 + softplus(clip_controller) = 21); everything
+after ``--`` is the train command.
 The module file is not changed, so the runs' code digests and the experiment's cells stay as they are.
 
     python results/ntm_paper/priority_sort/divergence/diagnose.py --similarity-eps 1e-2 -- train ...
@@ -17,6 +19,7 @@ from memtasks.cli import run
 parser = argparse.ArgumentParser()
 parser.add_argument("--sharpen-eps", type=float, default=None)
 parser.add_argument("--similarity-eps", type=float, default=None)
+parser.add_argument("--gamma-max", type=float, default=None)
 args, rest = parser.parse_known_args()
 if args.sharpen_eps is not None:
     sharpen, eps = ntm.sharpen, args.sharpen_eps
@@ -24,5 +27,8 @@ if args.sharpen_eps is not None:
 if args.similarity_eps is not None:
     content, eps2 = ntm.content_addressing, args.similarity_eps
     ntm.content_addressing = lambda memory, key, beta, eps=eps2: content(memory, key, beta, eps)
+if args.gamma_max is not None:
+    sharpen_, gmax = ntm.sharpen, args.gamma_max
+    ntm.sharpen = lambda w, gamma, *more: sharpen_(w, gamma.clamp(max=gmax), *more)
 sys.argv = ["memtasks", *[a for a in rest if a != "--"]]
 run()
