@@ -14,9 +14,8 @@ What is compiled is the core's choice, its class attribute ``fast_path``:
   epochs, whose batches hold 32 questions and so a varying number of stories),
   the second size recompiles the step once with the batch dimension dynamic,
   and that graph serves every later size (torch's automatic dynamic shapes).
-  With static shapes only, every new size compiled a graph of its own (5-20 s
-  each for the DNC) until dynamo's recompile limit (8), after which new sizes
-  ran eagerly without a word.
+  With static shapes only, every new size paid a full compile of its own until
+  dynamo's recompile limit (8), after which new sizes ran eagerly without a word.
 - ``"none"``: the core's ``forward`` is already one fused or parallel kernel
   over the whole sequence (``nn.LSTM``'s oneDNN/cuDNN kernel, MemN2N's batched
   attention), so there is nothing per-step to compile; ``benchmarks.throughput``

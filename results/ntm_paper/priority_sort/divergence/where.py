@@ -38,16 +38,16 @@ def _low(name: str, value: torch.Tensor) -> None:
 content, sharpen = ntm.content_addressing, ntm.sharpen
 
 
-def content_watched(memory, key, beta, eps=1e-6):
+def content_watched(memory, key, beta, *more):  # *more: whatever the core passes, so ntm's own eps defaults stay
     _low("min_key_norm", key.detach().norm(dim=-1))
     _low("min_row_norm", memory.detach().norm(dim=1))
-    return content(memory, key, beta, eps)
+    return content(memory, key, beta, *more)
 
 
-def sharpen_watched(w, gamma, eps=1e-6):
+def sharpen_watched(w, gamma, *more):
     _low("min_w_before_sharpen", w.detach())
     stats["max_gamma"] = max(stats.get("max_gamma", 0.0), float(gamma.detach().max()))
-    return sharpen(w, gamma, eps)
+    return sharpen(w, gamma, *more)
 
 
 ntm.content_addressing, ntm.sharpen = content_watched, sharpen_watched
