@@ -33,6 +33,13 @@ in the report), one run at a time, on Copy-v0 (8 bits, lengths 1-20):
    1, 2, until 0.1 bit errors) with the K of the best warm speed, scored the same way, to check that it learns
    like one step per graph.
 
+6. ``compile``: where the cold start's compile time goes. In a fresh inductor cache, first only inductor's
+   probe of the CPU's vector instruction sets (``torch._inductor.cpu_vec_isa.pick_vec_isa()``, which builds and
+   loads a small test library per candidate set and caches them in that folder) is timed in a subprocess of its
+   own; then part 1's fast-path command runs with that cache (probe results present, no compiled graph), beside
+   part 1's command with a cache of its own that is entirely empty. The difference of the two first steps is
+   what the one-time probe costs a run on a machine whose cache is empty.
+
 The runs' ``result.json`` and ``train.csv`` go under ``OUT/runs/<name>/``; the
 checkpoints of the ``converge`` runs stay (about 250 KB each, they back the convergence claims), the others are
 deleted once timed or scored, the report to
@@ -63,7 +70,14 @@ from benchmarks.throughput import cpu_name
 
 __all__ = ["cli"]
 
-PARTS = ("speed", "converge", "learning", "batching", "unroll")
+PARTS = ("speed", "converge", "learning", "batching", "unroll", "compile")
+ISA_PROBE = (
+    "import time\n"
+    "from torch._inductor import cpu_vec_isa\n"
+    "start = time.perf_counter()\n"
+    "isa = cpu_vec_isa.pick_vec_isa()\n"
+    "print(time.perf_counter() - start, type(isa).__name__)\n"
+)
 BASE = ["memtasks", "train", "--task", "memtasks/Copy-v0", "--no-progress"]
 TEST_LENGTHS = [1, 5, 10, 15, 20]
 
@@ -297,6 +311,35 @@ def cli(argv: list[str] | None = None) -> int:
             "",
         ]
         sections["unroll"], lines = lines + footer, []
+
+    if "compile" in parts:
+        speed = "--seed 0 --batch-size 32 --steps 1500 --threads 1".split()
+        empty = {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="memtasks-inductor-empty-")}
+        probed = {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="memtasks-inductor-probed-")}
+        probe = [sys.executable, "-c", ISA_PROBE]
+        done = subprocess.run(probe, env=probed, capture_output=True, text=True, check=True)
+        probe_s, isa_name = done.stdout.split()
+        cold = _train("compile_cold", speed, out, empty)
+        after_probe = _train("compile_isa_probed", speed, out, probed)
+        for name in ("compile_cold", "compile_isa_probed"):
+            (out / "runs" / name / "model.pt").unlink(missing_ok=True)
+        lines += [
+            "## 6. Where the cold start goes: the CPU instruction-set probe, NTM, batch 32, 1500 steps, 1 thread",
+            "",
+            f"Inductor's probe of the vector instruction sets alone, in an empty cache (picked: `{isa_name}`): "
+            f"{float(probe_s):.1f} s. Part 1's fast-path command with an entirely empty cache, and with a cache "
+            "holding only that probe's results:",
+            "",
+            "| inductor cache | seq/s end to end | first step s (compile) | wall s |",
+            "|---|---:|---:|---:|",
+            *[f"| {label} | {_rate(r):,.0f} | {r['first_step_s']:.1f} | {r['wall_s']:.1f} |"
+              for label, r in (("empty", cold), ("instruction-set probe only", after_probe))],
+            "",
+            f"- probe: `{sys.executable} -c <pick_vec_isa() timed>` in an empty TORCHINDUCTOR_CACHE_DIR",
+            *[f"- `{r['command']}`" for r in (cold, after_probe)],
+            "",
+        ]
+        sections["compile"], lines = lines + footer, []
 
     for part, text in sections.items():  # one file per part, so a part can be re-run alone
         (out / f"{part}.md").write_text("\n".join(text))
