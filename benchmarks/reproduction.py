@@ -179,6 +179,13 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
                      if claim.fit_length != claim.check_length else "") + ".", ""]  # fmt: skip
     else:
         lines += [f"**Verdict: {verdict}.** No NTM cell in {folder}.", ""]
+    if limit is not None:  # the check names the NTM; other agents that pass it are said, not counted in the verdict
+        passing = {a: m for a, m in medians.items() if not a.startswith("ntm") and m == m and m <= limit}
+        if passing:
+            lines += [f"Other agents within the check's limit at length {claim.check_length} (median seed, chosen lr; "
+                      "not part of the verdict, which is about the NTM): "
+                      + ", ".join(f"`{a}` {_fmt(m)}" for a, m in sorted(passing.items(), key=lambda kv: kv[1]))
+                      + ".", ""]  # fmt: skip
     for agent in ntms:  # every lr at the check length: shown for transparency, never used to choose
         every = tests[(tests["agent"] == agent) & (tests["length"] == claim.check_length)]
         by_lr = every.assign(lr=every["lr"].astype(float)).groupby("lr")["value"].median()

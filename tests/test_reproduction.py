@@ -52,6 +52,20 @@ def test_verdict_follows_the_median_seed_of_the_lr_chosen_on_validation(tmp_path
     assert "Budget per cell (sequences): 48,000" in text
 
 
+def test_other_agents_within_the_limit_are_named_but_do_not_change_the_verdict(tmp_path):
+    _write(tmp_path / "copy", {
+        ("ntm", 1e-3): (0.5, {20: [3.0] * 3, 120: [300.0] * 3}),
+        ("dnc", 1e-3): (0.1, {20: [0.0] * 3, 120: [2.0, 3.0, 400.0]}),  # median seed 3.0 <= 9.6
+        ("lstm", 1e-3): (3.0, {20: [6.0] * 3, 120: [400.0] * 3}),
+    })  # fmt: skip
+    text, got = task_section(COPY, tmp_path)
+    assert got == "not reproduced"
+    line = next(x for x in text.splitlines() if x.startswith("Other agents within the check's limit"))
+    assert "`dnc` 3" in line and "lstm" not in line and "`ntm`" not in line
+    _write(tmp_path / "none" / "copy", {("ntm", 1e-3): (0.5, {20: [3.0] * 3, 120: [300.0] * 3})})
+    assert "Other agents within" not in task_section(COPY, tmp_path / "none")[0]
+
+
 def test_diverged_seeds_are_counted_beside_the_scored_ones(tmp_path):
     _write(tmp_path / "copy", {("ntm", 1e-3): (0.5, {20: [0.0, 0.1], 120: [1.0, 2.0]}),
                                ("ntm", 1e-2): (9.0, {20: [0.0] * 2, 120: [0.0] * 2})},
