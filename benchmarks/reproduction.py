@@ -180,7 +180,7 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
     else:
         lines += [f"**Verdict: {verdict}.** No NTM cell in {folder}.", ""]
     if limit is not None:  # the check names the NTM; other agents that pass it are said, not counted in the verdict
-        passing = {a: m for a, m in medians.items() if not a.startswith("ntm") and m == m and m <= limit}
+        passing = {a: m for a, m in medians.items() if a not in ntms and m == m and m <= limit}
         if passing:
             lines += [f"Other agents within the check's limit at length {claim.check_length} (median seed, chosen lr; "
                       "not part of the verdict, which is about the NTM): "

@@ -79,6 +79,8 @@ ISA_PROBE = (
     "print(time.perf_counter() - start, type(isa).__name__)\n"
 )
 BASE = ["memtasks", "train", "--task", "memtasks/Copy-v0", "--no-progress"]
+SPEED = "--seed 0 --batch-size 32 --steps 1500 --threads 1".split()
+"""Part 1's timed command (after BASE and the NTM); parts 5 and 6 time variants of it."""
 TEST_LENGTHS = [1, 5, 10, 15, 20]
 
 
@@ -142,10 +144,9 @@ def cli(argv: list[str] | None = None) -> int:
     ]
 
     if "speed" in parts:
-        speed = "--seed 0 --batch-size 32 --steps 1500 --threads 1".split()
-        cold = _train("speed_fast_cold", speed, out, env)
-        warm = _train("speed_fast_warm", speed, out, env)
-        eager = _train("speed_eager", speed + ["--no-compile"], out, env)
+        cold = _train("speed_fast_cold", SPEED, out, env)
+        warm = _train("speed_fast_warm", SPEED, out, env)
+        eager = _train("speed_eager", SPEED + ["--no-compile"], out, env)
         for name in ("speed_fast_cold", "speed_fast_warm", "speed_eager"):  # timing runs: no claim on the weights
             (out / "runs" / name / "model.pt").unlink(missing_ok=True)
         lines += [
@@ -267,11 +268,10 @@ def cli(argv: list[str] | None = None) -> int:
         sections["batching"], lines = lines + footer, []
 
     if "unroll" in parts:
-        speed = "--seed 0 --batch-size 32 --steps 1500 --threads 1".split()
         timed: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         for k in (2, 3, 4):
             own = {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix=f"memtasks-inductor-unroll{k}-")}
-            runs = [_train(f"unroll{k}_{state}", speed + ["--unroll", str(k)], out, own) for state in ("cold", "warm")]
+            runs = [_train(f"unroll{k}_{state}", SPEED + ["--unroll", str(k)], out, own) for state in ("cold", "warm")]
             for state in ("cold", "warm"):
                 (out / "runs" / f"unroll{k}_{state}" / "model.pt").unlink(missing_ok=True)
             timed[k] = (runs[0], runs[1])
@@ -313,14 +313,13 @@ def cli(argv: list[str] | None = None) -> int:
         sections["unroll"], lines = lines + footer, []
 
     if "compile" in parts:
-        speed = "--seed 0 --batch-size 32 --steps 1500 --threads 1".split()
         empty = {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="memtasks-inductor-empty-")}
         probed = {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="memtasks-inductor-probed-")}
         probe = [sys.executable, "-c", ISA_PROBE]
         done = subprocess.run(probe, env=probed, capture_output=True, text=True, check=True)
         probe_s, isa_name = done.stdout.split()
-        cold = _train("compile_cold", speed, out, empty)
-        after_probe = _train("compile_isa_probed", speed, out, probed)
+        cold = _train("compile_cold", SPEED, out, empty)
+        after_probe = _train("compile_isa_probed", SPEED, out, probed)
         for name in ("compile_cold", "compile_isa_probed"):
             (out / "runs" / name / "model.pt").unlink(missing_ok=True)
         lines += [
