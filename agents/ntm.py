@@ -62,6 +62,7 @@ __all__ = [
     "circular_shift",
     "content_addressing",
     "interpolate",
+    "clamp_grad",
     "sharpen",
     "write_memory",
 ]
@@ -121,6 +122,24 @@ def circular_shift(w: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         if j != S:  # shift by k = j - S
             out = out + shift[..., j : j + 1] * ext[..., 2 * S - j : 2 * S - j + N]  # (B, H, N)
     return out
+
+
+class _ClampGrad(torch.autograd.Function):
+    """Identity forward; the backward clamps the incoming gradient elementwise to ``[-bound, bound]``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, bound: float) -> torch.Tensor:
+        ctx.bound = bound
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad.clamp(-ctx.bound, ctx.bound), None
+
+
+def clamp_grad(x: torch.Tensor, bound: float) -> torch.Tensor:
+    """``x`` unchanged; the gradient flowing back through it is clamped elementwise to ``[-bound, bound]``."""
+    return _ClampGrad.apply(x, bound)
 
 
 def sharpen(w: torch.Tensor, gamma: torch.Tensor, eps: float = _EPS) -> torch.Tensor:
@@ -197,6 +216,13 @@ class NTMConfig(AgentConfig):
     positive bias, 1 starts the write heads moving forward one row per step (sequential writing, as in the
     programs the NTM paper shows learned) while the read heads start still. Inert while ``init_shift_bias``
     is 0; ignored when ``shift_range`` is 0."""
+    sharpen_grad_clip: float = 0.0
+    """Clamp, elementwise to +-this, the gradient flowing back into the sharpening (eq. 9) at every step; the
+    forward pass is unchanged (0 = off). The sharpening's backward multiplies a gradient by up to
+    ``gamma / (2a)`` where two entries of weight ``a`` tie, and a head that keeps re-sharpening a split
+    weighting chains that gain over consecutive steps, so the gradient can grow geometrically backwards in
+    time (traced in results/ntm_paper/priority_sort/divergence/README.md); 0.1 stopped the feed-forward NTM's
+    divergences on priority sort and let the NTM learn repeat copy (results/ntm_paper/)."""
     ablate_writes: bool = False
     """Negative control: never write (``M_t = M_{t-1}``, so memory keeps its initial value and reads carry no
     information about the input); every other part runs unchanged. For tests and ablations only."""
@@ -237,6 +263,8 @@ class NTMCore(Core):
             raise ValueError(f"init_write_shift must be in [-shift_range, shift_range], got {c.init_write_shift}")
         if c.clip_controller < 0:
             raise ValueError(f"clip_controller must be >= 0, got {c.clip_controller}")
+        if not c.sharpen_grad_clip >= 0:  # also refuses NaN
+            raise ValueError(f"sharpen_grad_clip must be >= 0 (0 = off), got {c.sharpen_grad_clip}")
         self.config = c
         R, W, N, M, S = c.read_heads, c.write_heads, c.memory_rows, c.memory_width, c.shift_range
         self.R, self.W, self.N, self.M, self.S = R, W, N, M, S
@@ -349,6 +377,8 @@ class NTMCore(Core):
         w = interpolate(w, w_prev, g)
         if S > 0:
             w = circular_shift(w, shift)
+        if self.config.sharpen_grad_clip > 0:  # backward only: bounds the sharpening's gain (see the field)
+            w = clamp_grad(w, self.config.sharpen_grad_clip)
         w = sharpen(w, gamma)  # (B, H, N)
         read_w, write_w = w[:, :R].contiguous(), w[:, R:].contiguous()  # (B, R, N), (B, W, N)
 

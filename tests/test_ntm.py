@@ -10,6 +10,7 @@ from agents.ntm import (
     NTMConfig,
     NTMCore,
     circular_shift,
+    clamp_grad,
     content_addressing,
     interpolate,
     sharpen,
@@ -225,6 +226,76 @@ def test_initial_head_biases_start_read_still_and_write_moving_forward():
         assert (write_w.argmax(-1) == t + 1).all()
     with pytest.raises(ValueError, match="init_write_shift"):
         NTMCore(5, small_config(init_write_shift=2))
+
+
+def test_clamp_grad_is_the_identity_forward_and_clamps_the_gradient_backward():
+    x = torch.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    y = clamp_grad(x, 0.5)
+    assert torch.equal(y, x.detach())
+    (y * torch.tensor([2.0, -0.3, -7.0])).sum().backward()
+    torch.testing.assert_close(x.grad, torch.tensor([0.5, -0.3, -0.5]))
+
+
+def _sharpen_inputs_grads(core: NTMCore, x: torch.Tensor, monkeypatch) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The outputs of ``core`` on ``x`` and, per step, the gradient reaching the shifted weighting (what enters
+    the sharpening, through the clamp when it is on) after a backward pass of a large loss."""
+    import agents.ntm as ntm
+
+    shifted: list[torch.Tensor] = []
+    real_shift = ntm.circular_shift
+
+    def recording_shift(w, shift):
+        out = real_shift(w, shift)
+        out.retain_grad()
+        shifted.append(out)
+        return out
+
+    monkeypatch.setattr(ntm, "circular_shift", recording_shift)
+    y = core(x)
+    (1e4 * y.pow(2).sum()).backward()
+    return y.detach(), [w.grad for w in shifted]
+
+
+def test_sharpen_grad_clip_bounds_the_gradient_into_the_sharpening_and_leaves_the_forward_alone(monkeypatch):
+    """With ``sharpen_grad_clip`` every step's gradient into the sharpening is within the bound, where the
+    same model without it exceeds the bound; the outputs are identical."""
+    x = torch.randn(3, 6, 5, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    free = NTMCore(5, small_config(read_heads=2))
+    torch.manual_seed(0)
+    clamped = NTMCore(5, small_config(read_heads=2, sharpen_grad_clip=2**-10))  # exact in float32
+    y_free, g_free = _sharpen_inputs_grads(free, x, monkeypatch)
+    y_clamped, g_clamped = _sharpen_inputs_grads(clamped, x, monkeypatch)
+    assert torch.equal(y_clamped, y_free)
+    assert len(g_clamped) == len(g_free) == 6
+    assert max(g.abs().max().item() for g in g_free) > 1e-2  # the bound would act
+    assert max(g.abs().max().item() for g in g_clamped) <= 2**-10
+    with pytest.raises(ValueError, match="sharpen_grad_clip"):
+        NTMCore(5, small_config(sharpen_grad_clip=-0.1))
+    with pytest.raises(ValueError, match="sharpen_grad_clip"):
+        NTMCore(5, small_config(sharpen_grad_clip=float("nan")))
+
+
+def test_sharpen_grad_clip_traces_into_a_compiled_step():
+    """The clamp is a custom autograd function: compiled (dynamo + AOT autograd, the trainer's fast path without
+    inductor's code generation) the gradients equal eager's, and they differ from the unclamped model's."""
+    import agents
+
+    task = memtasks.make_task("Copy-v0", bits=3, min_length=4, max_length=4)
+    inputs = torch.as_tensor(task.sample(4, np.random.default_rng(0)).inputs)
+    kw = dict(controller_size=8, memory_rows=8, memory_width=4)
+    grads = {}
+    for name, clip, compiled in [("eager", 1e-4, False), ("compiled", 1e-4, True), ("free", 0.0, False)]:
+        torch.manual_seed(0)
+        agent = agents.make_agent("ntm", task.spec, device="cpu", sharpen_grad_clip=clip, **kw).train()
+        if compiled:
+            status = agents.enable_fast_path(agent, compile_fn=lambda f: torch.compile(f, backend="aot_eager"))
+            assert status == "compiled step"
+        (1e4 * agent(inputs).pow(2).sum()).backward()
+        grads[name] = {n: p.grad for n, p in agent.named_parameters()}
+    for n, g in grads["eager"].items():
+        torch.testing.assert_close(grads["compiled"][n], g, atol=1e-6, rtol=1e-5, msg=n)
+    assert any(not torch.allclose(grads["free"][n], g) for n, g in grads["eager"].items())
 
 
 def test_ablated_writes_leave_memory_as_initialised():
