@@ -215,7 +215,10 @@ def _best_lr(validation: pd.DataFrame, tests: pd.DataFrame, lrs: list[float], tr
     if any(lost.get(float(lr), 0) > fewest for lr in scores.index):
         scores = scores[[lost.get(float(lr), 0) == fewest for lr in scores.index]]
         how += f" of the lrs with the fewest diverged or failed seeds ({fewest})"
-    best = float(scores.idxmin())
+    best = float(scores.idxmin())  # on an exact tie, the smallest of the tied lrs (the index is sorted)
+    tied = [float(lr) for lr in scores.index if scores[lr] == scores[best] and float(lr) != best]
+    if tied:
+        how += f", tied with {', '.join(f'{x:g}' for x in tied)} (the smallest tied lr is taken)"
     return best, f"lr {best:g} of {', '.join(f'{x:g}' for x in lrs)}: {how}"
 
 

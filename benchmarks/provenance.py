@@ -7,7 +7,9 @@ Two uses:
   the code of the task's and the agent's modules. A cell's fingerprint hashes it, so a changed default or
   changed code makes a finished cell stale, and :func:`describe_changes` names what changed.
 - :func:`environment` is recorded beside every result (``result.json``, ``cell.json``): the git commit and
-  whether the tree had uncommitted changes, the versions of Python, torch and numpy, the platform.
+  whether the tree had uncommitted changes, the versions of Python, torch and numpy, the platform, the CPU model
+  and torch's CPU capability (its vector instruction set: compiled kernels, and so the floats of a training run,
+  differ between machines that differ in it; the same code and seed on another machine can end elsewhere).
 
 The code digest hashes each module's syntax tree with docstrings removed (``ast.dump``), so editing prose or
 comments does not invalidate results, while any change to what the code does does.
@@ -185,5 +187,21 @@ def environment(device: str | None = None) -> dict[str, Any]:
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        # the vector instruction set torch's CPU kernels (and inductor's compiled ones) use: the same code and seed
+        # give floats that differ in the last digits on another one, and a training run then drifts apart
+        "cpu_capability": getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)(),
         "device": device,
     }
+
+
+def _cpu_model() -> str | None:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what ``platform.processor()`` says, else None."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None

@@ -179,6 +179,11 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
                      if claim.fit_length != claim.check_length else "") + ".", ""]  # fmt: skip
     else:
         lines += [f"**Verdict: {verdict}.** No NTM cell in {folder}.", ""]
+    for agent in ntms:  # a choice made by the tie-break, not by the data, is said where the verdict is read
+        if "tied with" in chosen.get(agent, (None, ""))[1]:
+            lines += [f"`{agent}`'s lr: {chosen[agent][1]}. The validation rows do not tell these lrs apart, so the "
+                      "table and the verdict use the tie-break's lr; the other tied lrs' medians are in the per-lr line "
+                      "below.", ""]  # fmt: skip
     if limit is not None:  # the check names the NTM; other agents that pass it are said, not counted in the verdict
         passing = {a: m for a, m in medians.items() if a not in ntms and m == m and m <= limit}
         if passing:

@@ -549,6 +549,24 @@ def test_a_learning_rate_grid_is_ranked_at_each_agents_best_validation_lr(tmp_pa
     assert f"{per_seed.mean():.3g}" in row  # the row's training-length score is the best lr's seeds' mean
 
 
+def test_an_exact_tie_in_validation_is_said_and_the_smallest_tied_lr_taken() -> None:
+    """Two lrs with the same mean validation score (e.g. both at 0 bit errors): the note names the tie, so a
+    reader knows the choice between them was the tie-break, not the data."""
+    import pandas as pd
+
+    from benchmarks.leaderboard import _best_lr
+
+    def validation(scores: dict[float, list[float]]) -> pd.DataFrame:
+        return pd.DataFrame([{"lr": lr, "seed": i, "value": v} for lr, vs in scores.items() for i, v in enumerate(vs)])
+
+    lrs = [1e-3, 3e-3, 1e-2]
+    best, note = _best_lr(validation({1e-3: [0.0, 1.6], 3e-3: [0.0, 0.0], 1e-2: [0.0, 0.0]}), pd.DataFrame(), lrs, 20)
+    assert best == 3e-3
+    assert note == "lr 0.003 of 0.001, 0.003, 0.01: best mean validation score, tied with 0.01 (the smallest tied lr is taken)"
+    best, note = _best_lr(validation({1e-3: [0.0, 1.6], 3e-3: [0.0, 0.1], 1e-2: [0.0, 0.0]}), pd.DataFrame(), lrs, 20)
+    assert best == 1e-2 and "tied" not in note
+
+
 def test_a_second_test_axis_scores_every_length_at_every_value_and_draws_its_heatmap(tmp_path: Path) -> None:
     text = """
 seeds = [0]

@@ -66,6 +66,21 @@ def test_other_agents_within_the_limit_are_named_but_do_not_change_the_verdict(t
     assert "Other agents within" not in task_section(COPY, tmp_path / "none")[0]
 
 
+def test_an_lr_chosen_by_a_validation_tie_is_said_beside_the_verdict(tmp_path):
+    _write(tmp_path / "copy", {
+        ("ntm", 1e-3): (0.0, {20: [0.0] * 3, 120: [5.0] * 3}),
+        ("ntm", 1e-2): (0.0, {20: [0.0] * 3, 120: [250.0] * 3}),  # the same validation score
+    })  # fmt: skip
+    text, got = task_section(COPY, tmp_path)
+    assert got == "reproduced"  # the smallest tied lr, 1e-3
+    line = next(x for x in text.splitlines() if x.startswith("`ntm`'s lr:"))
+    assert "tied with 0.01" in line and "tie-break" in line
+    assert "0.001: 5, 0.01: 250" in text  # both tied lrs' medians are shown
+    _write(tmp_path / "untied" / "copy", {("ntm", 1e-3): (0.0, {20: [0.0] * 3, 120: [5.0] * 3}),
+                                          ("ntm", 1e-2): (0.1, {20: [0.0] * 3, 120: [250.0] * 3})})  # fmt: skip
+    assert "tie-break" not in task_section(COPY, tmp_path / "untied")[0]
+
+
 def test_diverged_seeds_are_counted_beside_the_scored_ones(tmp_path):
     _write(tmp_path / "copy", {("ntm", 1e-3): (0.5, {20: [0.0, 0.1], 120: [1.0, 2.0]}),
                                ("ntm", 1e-2): (9.0, {20: [0.0] * 2, 120: [0.0] * 2})},

@@ -170,6 +170,8 @@ def test_cli_train_end_to_end(tmp_path, capsys):
     assert result["status"] == "ok" and result["steps"] == 5 and result["sequences_seen"] == 20
     assert result["config"]["optimizer"] == "rmsprop" and result["config"]["clip_value"] == 10.0
     assert result["final"]["step"] == 5 and result["num_parameters"] > 0
+    # the CPU is part of the provenance: compiled kernels differ per vector instruction set, and so do the floats
+    assert {"cpu", "cpu_capability", "platform", "git_commit"} <= set(result["provenance"])
     payload = torch.load(out / "model.pt", weights_only=True)
     assert payload["extra"]["steps"] == 5
 
