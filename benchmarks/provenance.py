@@ -11,8 +11,12 @@ Two uses:
   and torch's CPU capability (its vector instruction set: compiled kernels, and so the floats of a training run,
   differ between machines that differ in it; the same code and seed on another machine can end elsewhere).
 
-The code digest hashes each module's syntax tree with docstrings removed (``ast.dump``), so editing prose or
-comments does not invalidate results, while any change to what the code does does.
+The code digest hashes each module's syntax tree with docstrings removed (``ast.dump``), so editing comments or
+a module's, class's or function's docstring does not invalidate results, while any change to what the code does
+does. Only those docstrings are removed: the string under a dataclass field (its "docstring" by convention, as
+in every agent config) is a statement of the class body to the digest, so editing it stales the module's cells
+too. Removing every bare string would fix that and change every digest at once, which stales every record made
+so far: a change to make together with a full re-run.
 """
 
 from __future__ import annotations
