@@ -275,7 +275,11 @@ def report(root: str | Path = "results/ntm_paper", out: str | Path = "results/RE
         "Made by `python -m benchmarks.reproduction` from the results folders named below "
         f"({dt.date.today().isoformat()}). How we differ from the paper everywhere: Adam at batch 16 instead of "
         "RMSProp at batch 1, a learning rate chosen from the same grid (1e-3, 3e-3, 1e-2) for every agent on "
-        "validation, and a budget of 24k-48k sequences per cell (the paper: 100k-1M), set by two CPU cores.",
+        "validation, and a budget of 24k-48k sequences per cell (the paper: 100k-1M), set by two CPU cores. "
+        "The `-sgc` NTM variants are not the paper's: the same model with `sharpen_grad_clip = 0.1`, a "
+        "backward-only clamp of the gradient entering the sharpening (eq. 9) that this project added after "
+        "tracing the NTM's exploding gradients (results/ntm_paper/priority_sort/divergence/README.md); the "
+        "verdict takes the best NTM variant, with or without it.",
         "",
         summary,
         "",
