@@ -31,7 +31,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cell_identity", "code_digest", "describe_changes", "environment", "resolved_agent_config",
+__all__ = ["cell_identity", "code_digest", "cpu_name", "describe_changes", "environment", "resolved_agent_config",
            "resolved_task_kwargs"]
 
 _ROOT = Path(__file__).resolve().parents[1]
@@ -191,7 +191,7 @@ def environment(device: str | None = None) -> dict[str, Any]:
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "platform": platform.platform(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_name(),
         # the vector instruction set torch's CPU kernels (and inductor's compiled ones) use: the same code and seed
         # give floats that differ in the last digits on another one, and a training run then drifts apart
         "cpu_capability": getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)(),
@@ -199,13 +199,12 @@ def environment(device: str | None = None) -> dict[str, Any]:
     }
 
 
-def _cpu_model() -> str | None:
-    """The CPU's model name (Linux: /proc/cpuinfo), else what ``platform.processor()`` says, else None."""
+def cpu_name() -> str:
+    """The CPU model from ``/proc/cpuinfo`` (Linux), else ``platform.processor()``."""
     try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or None
+    return platform.processor() or platform.machine() or "unknown CPU"

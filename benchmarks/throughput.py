@@ -48,10 +48,11 @@ from torch import nn
 import agents
 from agents import enable_fast_path, fast_path_status, make_agent, sequence_loss
 from agents.optim import make_optimizer
+from benchmarks.provenance import cpu_name
 from memtasks import make_task
 from memtasks.core import TaskSpec, check_int
 
-__all__ = ["REFERENCE", "ReferenceNTM", "cli", "cpu_name", "measure", "markdown_table"]
+__all__ = ["REFERENCE", "ReferenceNTM", "cli", "measure", "markdown_table"]
 
 TASK_ID = "memtasks/Copy-v0"
 REFERENCE = "reference NTM"
@@ -204,17 +205,6 @@ def _cache_note(folder: Path, entries_at_start: int) -> str:
     if not entries_at_start:
         return f"{folder} (empty at the start: compile s is a cold compile)"
     return f"{folder} ({entries_at_start} entries at the start: compile s is a warm or partly warm compile)"
-
-
-def cpu_name() -> str:
-    """The CPU model from ``/proc/cpuinfo`` (Linux), else ``platform.processor()``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def markdown_table(results: dict[tuple[str, int], dict[str, Any]]) -> str:
