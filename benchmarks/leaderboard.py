@@ -173,6 +173,10 @@ def _agent_rows(
     return rows, longer, train_max
 
 
+TIED = "tied with"
+"""The words in a chosen lr's note (:func:`best_lrs`) that mark a choice made by an exact validation tie."""
+
+
 def best_lrs(runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, metric: str) -> dict[str, tuple[float, str]]:
     """Per agent of ``task`` trained on a learning-rate grid: the lr to show and a note on how it was chosen
     (:func:`_best_lr`: the best mean validation ``metric``). Agents with one lr are not in the dict."""
@@ -218,7 +222,7 @@ def _best_lr(validation: pd.DataFrame, tests: pd.DataFrame, lrs: list[float], tr
     best = float(scores.idxmin())  # on an exact tie, the smallest of the tied lrs (the index is sorted)
     tied = [float(lr) for lr in scores.index if scores[lr] == scores[best] and float(lr) != best]
     if tied:
-        how += f", tied with {', '.join(f'{x:g}' for x in tied)} (the smallest tied lr is taken)"
+        how += f", {TIED} {', '.join(f'{x:g}' for x in tied)} (the smallest tied lr is taken)"
     return best, f"lr {best:g} of {', '.join(f'{x:g}' for x in lrs)}: {how}"
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 
 
-from benchmarks.leaderboard import best_lrs
+from benchmarks.leaderboard import TIED, best_lrs
 from benchmarks.results import read_manifest, read_runs
 from benchmarks.tables import markdown_table
 
@@ -180,7 +180,7 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
     else:
         lines += [f"**Verdict: {verdict}.** No NTM cell in {folder}.", ""]
     for agent in ntms:  # a choice made by the tie-break, not by the data, is said where the verdict is read
-        if "tied with" in chosen.get(agent, (None, ""))[1]:
+        if TIED in chosen.get(agent, (None, ""))[1]:
             lines += [f"`{agent}`'s lr: {chosen[agent][1]}. The validation rows do not tell these lrs apart, so the "
                       "table and the verdict use the tie-break's lr; the other tied lrs' medians are in the per-lr line "
                       "below.", ""]  # fmt: skip
