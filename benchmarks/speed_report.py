@@ -66,7 +66,7 @@ from typing import Any
 import torch
 
 from benchmarks.evaluate import evaluate_checkpoint
-from benchmarks.throughput import cpu_name
+from benchmarks.provenance import cpu_name
 
 __all__ = ["cli"]
 
@@ -84,8 +84,9 @@ SPEED = "--seed 0 --batch-size 32 --steps 1500 --threads 1".split()
 TEST_LENGTHS = [1, 5, 10, 15, 20]
 
 
-def _train(name: str, args: list[str], out: Path, env: dict[str, str]) -> dict[str, Any]:
-    """Run ``memtasks train`` with ``args`` into ``out/runs/name``; return its result.json and command."""
+def _train(name: str, args: list[str], out: Path, env: dict[str, str], drop_weights: bool = False) -> dict[str, Any]:
+    """Run ``memtasks train`` with ``args`` into ``out/runs/name``; return its result.json and command.
+    ``drop_weights``: delete the run's checkpoint (timing runs make no claim on their weights)."""
     run_dir = out / "runs" / name
     command = BASE + ([] if "--agent" in args else ["--agent", "ntm"]) + args + ["--out", str(run_dir)]
     print("$ " + shlex.join(command), file=sys.stderr, flush=True)
@@ -94,6 +95,8 @@ def _train(name: str, args: list[str], out: Path, env: dict[str, str]) -> dict[s
         raise RuntimeError(f"{shlex.join(command)} exited with {done.returncode}: {done.stderr.strip()[-500:]}")
     record = json.loads((run_dir / "result.json").read_text())
     record["command"] = shlex.join(command)
+    if drop_weights:
+        (run_dir / "model.pt").unlink(missing_ok=True)
     return record
 
 
@@ -144,11 +147,9 @@ def cli(argv: list[str] | None = None) -> int:
     ]
 
     if "speed" in parts:
-        cold = _train("speed_fast_cold", SPEED, out, env)
-        warm = _train("speed_fast_warm", SPEED, out, env)
-        eager = _train("speed_eager", SPEED + ["--no-compile"], out, env)
-        for name in ("speed_fast_cold", "speed_fast_warm", "speed_eager"):  # timing runs: no claim on the weights
-            (out / "runs" / name / "model.pt").unlink(missing_ok=True)
+        cold = _train("speed_fast_cold", SPEED, out, env, drop_weights=True)
+        warm = _train("speed_fast_warm", SPEED, out, env, drop_weights=True)
+        eager = _train("speed_eager", SPEED + ["--no-compile"], out, env, drop_weights=True)
         lines += [
             "## 1. Speed: NTM, batch 32, 1500 steps, 1 thread",
             "",
@@ -227,8 +228,7 @@ def cli(argv: list[str] | None = None) -> int:
         for s in (0, 1, 2):  # the learning part's fast runs, with mixed-length batches
             name = f"batching_ntm_mixed_seed{s}"
             r = _train(name, f"--seed {s} --until-bit-errors 0.1 --steps 5000 --threads 1 --batch-lengths mixed"
-                       .split(), out, env)
-            (out / "runs" / name / "model.pt").unlink(missing_ok=True)
+                       .split(), out, env, drop_weights=True)
             ntm[s] = r
         others = {}
         for agent, kwargs in (("memn2n", "{}"), ("lstm", '{"hidden_size": 128, "num_layers": 1}')):
@@ -271,9 +271,8 @@ def cli(argv: list[str] | None = None) -> int:
         timed: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         for k in (2, 3, 4):
             own = {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix=f"memtasks-inductor-unroll{k}-")}
-            runs = [_train(f"unroll{k}_{state}", SPEED + ["--unroll", str(k)], out, own) for state in ("cold", "warm")]
-            for state in ("cold", "warm"):
-                (out / "runs" / f"unroll{k}_{state}" / "model.pt").unlink(missing_ok=True)
+            runs = [_train(f"unroll{k}_{state}", SPEED + ["--unroll", str(k)], out, own, drop_weights=True)
+                    for state in ("cold", "warm")]
             timed[k] = (runs[0], runs[1])
         best = max(timed, key=lambda k: _rate(timed[k][1]))
         learned = {}
@@ -318,10 +317,8 @@ def cli(argv: list[str] | None = None) -> int:
         probe = [sys.executable, "-c", ISA_PROBE]
         done = subprocess.run(probe, env=probed, capture_output=True, text=True, check=True)
         probe_s, isa_name = done.stdout.split()
-        cold = _train("compile_cold", SPEED, out, empty)
-        after_probe = _train("compile_isa_probed", SPEED, out, probed)
-        for name in ("compile_cold", "compile_isa_probed"):
-            (out / "runs" / name / "model.pt").unlink(missing_ok=True)
+        cold = _train("compile_cold", SPEED, out, empty, drop_weights=True)
+        after_probe = _train("compile_isa_probed", SPEED, out, probed, drop_weights=True)
         lines += [
             "## 6. Where the cold start goes: the CPU instruction-set probe, NTM, batch 32, 1500 steps, 1 thread",
             "",
