@@ -48,6 +48,7 @@ __all__ = [
     "evaluate_dataset",
     "evaluate_frozen",
     "eval_rng",
+    "grid_rng",
     "score_split",
 ]
 
@@ -61,6 +62,11 @@ TRAIN_RANGE = -1
 def eval_rng(seed: int, length: int | None) -> np.random.Generator:
     """The generator of the test set for ``seed`` and ``length`` (``None``: the training range)."""
     return np.random.default_rng([seed, 0, 2] if length is None else [seed, length])
+
+
+def grid_rng(seed: int, length: int, value: int) -> np.random.Generator:
+    """The generator of :func:`evaluate_grid`'s test set at ``length`` and sample-option ``value``."""
+    return np.random.default_rng([seed, int(length), int(value)])
 
 
 def evaluate(
@@ -138,8 +144,7 @@ def evaluate_grid(
         def batches(value: int = int(value)):
             for length in lengths:
                 try:
-                    batch = task.sample(samples, np.random.default_rng([seed, int(length), value]), length=int(length),
-                                        **{option: value})  # fmt: skip
+                    batch = task.sample(samples, grid_rng(seed, length, value), length=int(length), **{option: value})
                 except (ValueError, TypeError) as exc:
                     raise type(exc)(f"{option}={value}, length {length}: not allowed for {task!r}: {exc}") from exc
                 yield int(length), batch

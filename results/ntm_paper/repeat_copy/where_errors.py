@@ -2,7 +2,7 @@
 
 The paper says its NTM generalises to more repeats but misplaces the end marker. For each kept checkpoint of the
 experiment's best NTM (``ntm-sgc`` at its chosen lr) this scores the experiment's own grid sequences (128 per
-cell, generator ``[2014, length, repeats]``, as ``grid.png``) and splits each sequence's bit errors into
+cell, the generator of ``benchmarks.evaluate.grid_rng``, as ``grid.png``) and splits each sequence's bit errors into
 
 - replay: wrong bits among the 8 data bits of the ``L * R`` replayed vectors (also per repeat: the first
   ``max_repeats`` passes against the later ones),
@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from agents import load_checkpoint
+from benchmarks.evaluate import grid_rng
 from memtasks import make_task
 
 HERE = Path(__file__).resolve().parent
@@ -42,7 +43,7 @@ def main() -> None:
         bits, trained = task.bits, task.max_repeats
         for L in LENGTHS:
             for R in REPEATS:
-                batch = task.sample(SAMPLES, np.random.default_rng([SEED, L, R]), length=L, repeats=R)
+                batch = task.sample(SAMPLES, grid_rng(SEED, L, R), length=L, repeats=R)
                 with torch.no_grad():
                     logits = agent(torch.as_tensor(batch.inputs)).numpy()  # (B, T, bits + 1)
                 wrong = ((logits > 0) != (batch.targets > 0.5)) & (batch.mask[..., None] > 0)  # (B, T, bits + 1)
