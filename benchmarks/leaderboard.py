@@ -60,6 +60,7 @@ __all__ = [
     "suite_leaderboard",
     "suite_scores",
     "score_for",
+    "task_score",
     "task_table",
     "write_leaderboard",
 ]
@@ -78,7 +79,7 @@ class Score:
     """The score a task is ranked by."""
 
     metric: str
-    """Metric of the eval rows in runs.csv (``bit_errors`` or ``error_rate``)."""
+    """Metric of the eval rows in runs.csv (``bit_errors``, ``error_rate`` or ``cost_bits``)."""
     label: str
     """Words for table headers."""
     scale: float
@@ -89,11 +90,35 @@ BIT_SCORE = Score("bit_errors", "bit errors per sequence", 1.0)
 """The score of tasks with bit outputs."""
 CLASS_SCORE = Score("error_rate", "error %", 100.0)
 """The score of tasks with class outputs."""
+COST_SCORE = Score("cost_bits", "cost in bits per sequence", 1.0)
+"""The score of bit tasks registered to be ranked by their cost (dynamic N-grams, priority sort)."""
+_SCORES = {s.metric: s for s in (BIT_SCORE, CLASS_SCORE, COST_SCORE)}
 
 
 def score_for(metrics: Sequence[str]) -> Score:
     """The score of a task whose eval rows have these metrics (bit errors if present, else error rate)."""
     return BIT_SCORE if "bit_errors" in set(metrics) or "error_rate" not in set(metrics) else CLASS_SCORE
+
+
+def task_score(runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str) -> Score:
+    """The score ``task`` is ranked and tuned by: the metric it is registered with
+    (:attr:`memtasks.TaskInfo.score_metric`, as experiment.json recorded it, else as registered now) when its
+    eval rows have it; otherwise :func:`score_for` its eval rows' metrics."""
+    metrics = set(runs[(runs["task"] == task) & (runs["phase"] == "eval")]["metric"].unique())
+    info = (manifest or {}).get("tasks", {}).get(task, {})
+    wanted = info.get("score_metric")
+    if "score_metric" not in info:  # a record written before tasks declared their score: the registry
+        import memtasks
+
+        try:
+            wanted = memtasks.task_info(task).score_metric
+        except ValueError:  # a plugin's task that is not installed here
+            wanted = None
+    if wanted in metrics:
+        return _SCORES.get(wanted) or Score(wanted, wanted.replace("_", " "), 1.0)
+    if not metrics:
+        return CLASS_SCORE if info.get("output_kind") == "classes" else BIT_SCORE
+    return score_for(list(metrics))
 
 
 # -- per-cell scores --------------------------------------------------------------------------------------
@@ -286,11 +311,7 @@ def task_table(runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, h
         task: Task id.
         heading_level: Markdown level of the task's heading.
     """
-    metrics = runs[(runs["task"] == task) & (runs["phase"] == "eval")]["metric"].unique()
-    task_info = (manifest or {}).get("tasks", {}).get(task, {})
-    if not len(metrics):
-        metrics = ["error_rate"] if task_info.get("output_kind") == "classes" else ["bit_errors"]
-    score = score_for(list(metrics))
+    score = task_score(runs, manifest, task)
     rows, longer, train_max = _agent_rows(runs, manifest, task, score)
     shown = _pick_lengths(longer)
     seeds = max((r.seeds for r in rows), default=0)
@@ -325,7 +346,7 @@ def task_table(runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, h
                 _status(row),
             ]
         )
-    name = task_info.get("short_id") or task.split("/", 1)[-1]
+    name = (manifest or {}).get("tasks", {}).get(task, {}).get("short_id") or task.split("/", 1)[-1]
     lines = [
         f"{'#' * heading_level} {name} (`{task}`)",
         "",
@@ -533,8 +554,7 @@ def merge_leaderboards(root: str | Path) -> Path:
         runs, manifest = read_runs(folder), read_manifest(folder)
         name = (manifest or {}).get("name") or folder.name
         for task in runs["task"].unique():
-            metrics = runs[(runs["task"] == task) & (runs["phase"] == "eval")]["metric"].unique()
-            score = score_for(list(metrics))
+            score = task_score(runs, manifest, task)
             rows, _, train_max = _agent_rows(runs, manifest, task, score)
             for row in rows:
                 combined.setdefault(task, []).append(

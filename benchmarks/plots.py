@@ -3,8 +3,10 @@
 ``memtasks plot results/<experiment>`` (re)draws, next to runs.csv:
 
 - ``generalisation.png``: one row per task. Left, the score against the test
-  length: bit errors per sequence for bit-output tasks, error % for class-output
-  tasks (bAbI); right, sequence accuracy (the fraction of test sequences without
+  length (the leaderboard's score, :func:`benchmarks.leaderboard.task_score`): bit
+  errors per sequence for bit-output tasks, the cost per sequence for tasks
+  registered to be ranked by it (dynamic N-grams, priority sort), error % for
+  class-output tasks (bAbI); right, sequence accuracy (the fraction of test sequences without
   a single mistake). One line per agent: the mean over seeds, with a band of
   ±1 standard deviation over seeds. The training range is shaded and the longest
   training length marked with a dashed line (from experiment.json; left out if
@@ -46,6 +48,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from benchmarks.leaderboard import best_lrs, task_score  # noqa: E402
 from benchmarks.results import read_manifest, read_runs  # noqa: E402
 from memtasks.atomic import atomic_open  # noqa: E402
 
@@ -165,13 +168,14 @@ def plot_generalisation(runs: pd.DataFrame, manifest: dict[str, Any] | None, pat
     for row, task in enumerate(tasks):
         data = evals[evals["task"] == task]
         info = (manifest or {}).get("tasks", {}).get(task)
-        bits = "bit_errors" in set(data["metric"])
-        score = data[data["metric"] == ("bit_errors" if bits else "error_rate")].copy()
-        if not bits:
-            score["value"] = score["value"] * 100.0
+        ranked = task_score(runs, manifest, task)  # the leaderboard's score: bit errors, error rate or cost
+        score = data[data["metric"] == ranked.metric].copy()
+        score["value"] = score["value"] * ranked.scale
         labels = _legend_labels(manifest, task, data)
+        ylabel = {"bit_errors": "bit errors per sequence", "error_rate": "error rate (%)"}.get(ranked.metric,
+                                                                                                 ranked.label)
         panels = [
-            (score, "bit errors per sequence" if bits else "error rate (%)", "bit errors" if bits else "error rate"),
+            (score, ylabel, ranked.metric.replace("_", " ").replace("cost bits", "cost")),
             (data[data["metric"] == "seq_accuracy"], "sequence accuracy (fraction fully correct)", "sequence accuracy"),
         ]
         for col, (frame, ylabel, what) in enumerate(panels):
@@ -179,6 +183,10 @@ def plot_generalisation(runs: pd.DataFrame, manifest: dict[str, Any] | None, pat
             present = [a for a in agents if a in set(frame["agent"])]
             if frame.empty:
                 ax.set_axis_off()
+                continue
+            if frame["length"].nunique() == 1:  # one test length (dynamic N-grams): the seeds per agent, not a line
+                _draw_one_length(ax, frame, present, palette, ylabel, what, task,
+                                 _optimal_cost(task, manifest) if col == 0 and ranked.metric == "cost_bits" else None)
                 continue
             sns.lineplot(
                 data=frame, x="length", y="value", hue="agent", hue_order=present, palette=palette,
@@ -200,9 +208,33 @@ def plot_generalisation(runs: pd.DataFrame, manifest: dict[str, Any] | None, pat
                 )
             elif ax.get_legend() is not None:
                 ax.get_legend().remove()
-    fig.suptitle(f"{name}: generalisation to test lengths ({_BAND_WORDS})", fontsize=13)
+    swept = evals.groupby("task")["length"].nunique().max() > 1
+    fig.suptitle(f"{name}: generalisation to test lengths ({_BAND_WORDS})" if swept
+                 else f"{name}: score at the test length, per agent and seed", fontsize=13)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _draw_one_length(ax: plt.Axes, frame: pd.DataFrame, agents: list[str], palette: dict[str, Any], ylabel: str,
+                     what: str, task: str, optimal: tuple[float, str] | None) -> None:
+    """A task tested at one length only: one dot per seed and a bar at the median, per agent (a line against
+    length would be a single point), and the Bayes-optimal cost as a dashed line where the task has one."""
+    for i, agent in enumerate(agents):  # seeds spread evenly across the agent's slot (no random jitter: same file)
+        values = frame[frame["agent"] == agent].sort_values("seed")["value"].to_numpy()
+        ax.scatter(i + np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else [i] * len(values), values,
+                   color=palette[agent], s=36, zorder=3)  # fmt: skip
+        ax.hlines(float(np.median(values)), i - 0.3, i + 0.3, color="black", lw=1.5)
+    ax.set_xticks(range(len(agents)), agents)
+    ax.set_xlim(-0.6, len(agents) - 0.4)
+    if optimal is not None:
+        ax.axhline(optimal[0], color="black", ls="--", lw=1.0)
+        ax.annotate(optimal[1], (ax.get_xlim()[0], optimal[0]), xytext=(4, 4), textcoords="offset points", fontsize=9)
+    if what == "sequence accuracy":
+        ax.set_ylim(-0.03, 1.03)
+    ax.tick_params(axis="x", labelrotation=30)
+    ax.set_xlabel("agent (dots: seeds; bar: median)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{_task_name(task)}: {what} at test length {int(frame['length'].iloc[0])}")
 
 
 def _learning_metric(data: pd.DataFrame) -> tuple[str, str, float]:
@@ -323,12 +355,9 @@ def plot_learning(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str
 def _at_best_lrs(rows: pd.DataFrame, runs: pd.DataFrame, manifest: dict[str, Any] | None) -> pd.DataFrame:
     """``rows`` of each (task, agent) trained on a learning-rate grid at its lr chosen on validation
     (:func:`benchmarks.leaderboard.best_lrs`, the leaderboard's choice); other rows as they are."""
-    from benchmarks.leaderboard import best_lrs
-
     keep = pd.Series(True, index=rows.index)
     for task in rows["task"].unique():
-        evals = runs[(runs["task"] == task) & (runs["phase"] == "eval")]
-        metric = "bit_errors" if "bit_errors" in set(evals["metric"]) else "error_rate"
+        metric = task_score(runs, manifest, task).metric
         for agent, (lr, _) in best_lrs(runs, manifest, task, metric).items():
             mine = (rows["task"] == task) & (rows["agent"] == agent)
             keep &= ~mine | np.isclose(rows["lr"].astype(float), lr)

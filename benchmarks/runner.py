@@ -614,6 +614,7 @@ def write_manifest(experiment: Experiment, out_dir: str | Path) -> Path:
         info["max_length"] = max(info["max_length"], cell.train_range[1])
     for task_id, info in tasks.items():
         info["output_kind"], info["length_name"] = _task_kind(task_id, experiment)
+        info["score_metric"] = _registered_score(task_id)
     cells = []
     for cell in experiment.cells:
         entry = cell.to_json()
@@ -651,6 +652,13 @@ def _task_kind(task_id: str, experiment: Experiment) -> tuple[str, str]:
     kwargs = next(c.task_kwargs for c in experiment.cells if c.task == task_id)
     task = memtasks.make_task(task_id, **kwargs)
     return task.spec.output_kind, task.length_name
+
+
+def _registered_score(task_id: str) -> str | None:
+    """The metric the task is registered to be ranked by (:attr:`memtasks.TaskInfo.score_metric`)."""
+    import memtasks
+
+    return memtasks.task_info(task_id).score_metric
 
 
 def _pending_cells(experiment: Experiment, out_dir: Path, retry_failed: bool) -> tuple[list[Cell], list[str]]:

@@ -35,11 +35,15 @@ _ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*-v\d+$")
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """A registry entry: the id, the factory that builds the task, a one-line description."""
+    """A registry entry: the id, the factory that builds the task, a one-line description, the score."""
 
     task_id: str
     factory: Callable[..., Task]
     description: str
+    score_metric: str | None = None
+    """The metric of :meth:`Task.score` that a benchmark ranks this task by (and tunes on), e.g.
+    ``"cost_bits"`` where the paper reports cost; ``None``: ``bit_errors`` for bit outputs, ``error_rate``
+    for classes."""
 
 
 _REGISTRY: dict[str, TaskInfo] = {}
@@ -53,7 +57,7 @@ def _strip_namespace(task_id: str) -> str:
 
 
 def register_task(
-    task_id: str, factory: Callable[..., Task], description: str | None = None
+    task_id: str, factory: Callable[..., Task], description: str | None = None, score_metric: str | None = None
 ) -> None:
     """Register a task under ``task_id`` (``Name-vN``) and as Gymnasium env ``memtasks/<task_id>``.
 
@@ -61,9 +65,11 @@ def register_task(
         task_id: Versioned id, e.g. ``"Copy-v0"``; ``"memtasks/Copy-v0"`` is accepted too.
         factory: A :class:`Task` subclass or a callable returning a Task from keyword arguments.
         description: One line for ``memtasks list``; defaults to the first docstring line.
+        score_metric: The key of the task's ``score()`` that ranks it (:attr:`TaskInfo.score_metric`);
+            ``None`` for the output kind's default.
 
     Raises:
-        ValueError: the id is malformed or already registered.
+        ValueError: the id is malformed or already registered, or ``score_metric`` is not a metric name.
     """
     task_id = _strip_namespace(task_id)
     if not _ID_PATTERN.match(task_id):
@@ -75,7 +81,10 @@ def register_task(
     if description is None:
         doc = (getattr(factory, "__doc__", None) or "").strip()
         description = doc.splitlines()[0] if doc else ""
-    _REGISTRY[task_id] = TaskInfo(task_id, factory, description)
+    if score_metric is not None and not (isinstance(score_metric, str) and score_metric.isidentifier()):
+        raise ValueError(f"score_metric of {task_id!r} must be None or the name of a metric its score() returns "
+                         f"(e.g. 'bit_errors', 'cost_bits', 'error_rate'), got {score_metric!r}")
+    _REGISTRY[task_id] = TaskInfo(task_id, factory, description, score_metric)
     env_id = f"{NAMESPACE}/{task_id}"
     if env_id not in gymnasium.registry:
         gymnasium.register(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +129,43 @@ def test_leaderboard_ranks_reports_convergence_and_failures(tmp_path: Path) -> N
     classes = _table_rows(text, CLASSES)
     assert [r[1] for r in classes] == ["`good`", "`bad`", "`broken`"]
     assert classes[1][3] == "12.3 ± 1 (max 13.3)"  # error % of 'bad' at lengths 2, 5, 10: 11.3, 12.3, 13.3
+
+
+@pytest.mark.parametrize("recorded", ["cost_bits", "absent", None])
+def test_a_task_registered_with_a_cost_score_is_ranked_by_its_cost(tmp_path: Path, recorded: object) -> None:
+    # dynamic N-grams is registered to be ranked by cost: here 'bad' has the lower cost, 'good' the fewer bit errors
+    folder = make_results(tmp_path / "synth")
+    runs = pd.read_csv(folder / "runs.csv")
+    ngrams = "memtasks/DynamicNGrams-v0"
+    runs["task"] = runs["task"].replace(BITS, ngrams)
+    cost = (runs["task"] == ngrams) & (runs["phase"] == "eval") & (runs["metric"] == "cost_bits")
+    runs.loc[cost, "value"] = np.where(runs.loc[cost, "agent"] == "good", 200.0, 150.0)
+    write_csv_atomic(folder / "runs.csv", runs)
+    manifest = json.loads((folder / "experiment.json").read_text())
+    info = manifest["tasks"].pop(BITS)
+    if recorded != "absent":  # absent: a record from before tasks declared a score; the registry decides
+        info["score_metric"] = recorded
+    manifest["tasks"][ngrams] = info
+    for cell in manifest["cells"]:
+        cell["task"] = ngrams if cell["task"] == BITS else cell["task"]
+    write_json_atomic(folder / "experiment.json", manifest)
+    text = write_leaderboard(folder).read_text()
+    ranked = [r[1] for r in _table_rows(text, ngrams)]
+    if recorded is None:  # recorded as "no score declared": bit errors, as for copy
+        assert ranked[:2] == ["`good`", "`bad`"] and "Ranked by the mean over seeds of the bit errors" in text
+    else:
+        assert ranked[:2] == ["`bad`", "`good`"]
+        assert "Ranked by the mean over seeds of the cost in bits per sequence" in text
+    assert plot_experiment(folder)  # the plots read the same score
+
+
+def test_a_task_tested_at_one_length_is_drawn_per_agent_and_the_same_twice(tmp_path: Path) -> None:
+    folder = make_results(tmp_path / "synth")
+    runs = pd.read_csv(folder / "runs.csv")
+    write_csv_atomic(folder / "runs.csv", runs[(runs["phase"] != "eval") | (runs["length"] == 20)])
+    first = plot_experiment(folder)[0].read_bytes()
+    assert first[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_experiment(folder)[0].read_bytes() == first  # seeds are placed, not jittered at random
 
 
 def test_leaderboard_without_experiment_json_still_ranks(tmp_path: Path) -> None:

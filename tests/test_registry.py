@@ -85,6 +85,16 @@ def test_bad_registrations_are_refused(scratch_ids: list[str]) -> None:
     with pytest.raises(TypeError, match="factory"):
         memtasks.register_task("NotCallable-v0", 42)
     assert "NotCallable-v0" not in memtasks.list_tasks()
+    for bad in ("", "cost bits", 3):
+        with pytest.raises(ValueError, match="score_metric"):
+            memtasks.register_task("BadScore-v0", Copy, score_metric=bad)
+    assert "BadScore-v0" not in memtasks.list_tasks()
+
+
+def test_the_paper_reports_cost_on_ngrams_and_priority_sort_and_they_are_ranked_by_it() -> None:
+    assert memtasks.task_info("DynamicNGrams-v0").score_metric == "cost_bits"
+    assert memtasks.task_info("PrioritySort-v0").score_metric == "cost_bits"
+    assert memtasks.task_info("Copy-v0").score_metric is None  # bit errors, the default for bit outputs
 
 
 def test_user_task_in_a_few_lines(scratch_ids: list[str]) -> None:

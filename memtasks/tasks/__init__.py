@@ -17,8 +17,8 @@ __all__ = ["AssociativeRecall", "Copy", "DynamicNGrams", "PrioritySort", "Repeat
 register_task("Copy-v0", Copy)
 register_task("RepeatCopy-v0", RepeatCopy)
 register_task("AssociativeRecall-v0", AssociativeRecall)
-register_task("DynamicNGrams-v0", DynamicNGrams)
-register_task("PrioritySort-v0", PrioritySort)
+register_task("DynamicNGrams-v0", DynamicNGrams, score_metric="cost_bits")  # the paper reports cost on these two
+register_task("PrioritySort-v0", PrioritySort, score_metric="cost_bits")
 
 # bAbI v1.2, tasks 1..20: building one reads the data (DataNotFoundError if absent), importing does not
 for _n in range(1, 21):
