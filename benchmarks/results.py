@@ -72,6 +72,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from memtasks.atomic import atomic_open, write_text_atomic
@@ -225,7 +226,8 @@ def cell_rows(record: Mapping[str, Any], cell_dir: str | Path) -> pd.DataFrame:
     eval_csv = cell_dir / "eval.csv"
     if record.get("status") in EVALUATED_STATUSES and eval_csv.is_file():
         sweep = pd.read_csv(eval_csv)
-        sweep["split"] = sweep["split"] if "split" in sweep else "test"
+        if "split" not in sweep:  # eval.csv before the column: rows at length -1 were a suite's validation
+            sweep["split"] = np.where(sweep["length"] == -1, "valid", "test")
         sweep = sweep[["split", "length", "metric", "value"]].copy()
         sweep["epoch"] = record.get("best_epoch")
         sweep["phase"] = "eval"

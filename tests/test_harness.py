@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.experiment import ExperimentError, TrainSettings, load_experiment
-from benchmarks.results import RUNS_COLUMNS, read_runs
+from benchmarks.results import RUNS_COLUMNS, cell_rows, read_runs
 from benchmarks.runner import run_experiment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -258,7 +259,22 @@ def test_a_run_writes_every_file(reference: Path) -> None:
     assert not runs.duplicated(["seed", "phase", "step", "length", "metric"]).any()
     manifest = json.loads((reference / "experiment.json").read_text())
     assert manifest["tasks"]["memtasks/Copy-v0"]["max_length"] == 3
+    assert manifest["tasks"]["memtasks/Copy-v0"]["score_metric"] is None  # as registered: the leaderboard's score
     assert [c["status"] for c in manifest["cells"]] == ["ok", "ok"]
+
+
+def test_a_cells_eval_csv_from_before_the_split_column_keeps_its_validation_rows(reference: Path, tmp_path: Path) -> None:
+    # cells of memtasks-v1-short run on 2026-12-03 wrote eval.csv without "split": their length -1 rows are the
+    # suite's validation, as runs.csv's own migration reads them, not a test length
+    cell = tmp_path / "cell"
+    shutil.copytree(reference / "cells" / "Copy-v0__lstm__seed0", cell)
+    sweep = pd.read_csv(cell / "eval.csv")
+    old = pd.concat([sweep.assign(length=-1).head(3), sweep]).drop(columns="split")
+    old.to_csv(cell / "eval.csv", index=False)
+    rows = cell_rows(json.loads((cell / "cell.json").read_text()), cell)
+    evals = rows[rows["phase"] == "eval"]
+    assert set(evals[evals["length"] == -1]["split"]) == {"valid"}
+    assert set(evals[evals["length"] > 0]["split"]) == {"test"}
 
 
 def test_rerun_skips_finished_cells_and_rebuilds_identical_tables(reference: Path) -> None:
