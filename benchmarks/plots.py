@@ -122,6 +122,12 @@ def _thousands(x: float, _pos: int) -> str:
     return f"{x:g}"
 
 
+def _tight_under_title(fig: plt.Figure) -> None:
+    """``tight_layout`` below the suptitle: a fixed band of 0.3 inch is kept for it, so in a tall figure (one row
+    per task) the title does not sit on the first row's panel titles."""
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
+
+
 def save_figure(fig: plt.Figure, path: Path) -> Path:
     """Save ``fig`` as PNG atomically (temporary file, then rename) so a reader never sees half a PNG; close it."""
     try:
@@ -211,7 +217,7 @@ def plot_generalisation(runs: pd.DataFrame, manifest: dict[str, Any] | None, pat
     swept = evals.groupby("task")["length"].nunique().max() > 1
     fig.suptitle(f"{name}: generalisation to test lengths ({_BAND_WORDS})" if swept
                  else f"{name}: score at the test length, per agent and seed", fontsize=13)
-    fig.tight_layout()
+    _tight_under_title(fig)
     return save_figure(fig, path)
 
 
@@ -348,7 +354,7 @@ def plot_learning(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str
         axes[j // cols][j % cols].set_axis_off()
     fig.suptitle(f"{name}: training cost (line = median over seeds, band = their range, where every seed ran "
                  "the same budget; else one line per seed)", fontsize=12)
-    fig.tight_layout()
+    _tight_under_title(fig)
     return save_figure(fig, path)
 
 
@@ -428,7 +434,7 @@ def plot_grid(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str | P
         ax.axis("off")
     fig.suptitle("bit errors per sequence over length and " + ", ".join(sorted(set(evals["option"])))
                  + " (mean over seeds; training range outlined)", fontsize=11)  # fmt: skip
-    fig.tight_layout()
+    _tight_under_title(fig)
     return save_figure(fig, path)
 
 
