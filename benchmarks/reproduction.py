@@ -79,7 +79,8 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("associative_recall", "Associative recall", "Near-zero cost within about 30k episodes (2-6 items); "
           "the feed-forward controller learns faster; nearly perfect up to 12 items, under 1 bit per sequence "
           "at 15.", "bit_errors", 12, 1.0,
-          "best NTM variant, median seed: under 1 wrong bit per sequence at 12 items (15 reported)", 6, 1.0),
+          "the NTM variant chosen on validation, median seed: under 1 wrong bit per sequence at 12 items "
+          "(15 reported)", 6, 1.0),
     Claim("dynamic_ngrams", "Dynamic N-grams", "On 200-bit sequences of 6-grams the NTM is slightly but "
           "significantly better than the LSTM, not at the Bayes-optimal cost (figure readings: optimal about "
           "131-132, NTM 133-134, LSTM 137 bits).", "cost_bits", 200, None,
@@ -87,7 +88,7 @@ CLAIMS: tuple[Claim, ...] = (
           above_optimal=2.0),
     Claim("priority_sort", "Priority sort", "20 inputs with priorities uniform in [-1, 1], 16 outputs sorted "
           "by priority: NTM cost about 10-20 bits per sequence, LSTM about 50.", "cost_bits", 20, 20.0,
-          "best NTM variant, median seed: cost at most 20 bits per sequence", 20, 20.0),
+          "the NTM variant chosen on validation, median seed: cost at most 20 bits per sequence", 20, 20.0),
 )
 """The five tasks, in the paper's order."""
 
@@ -244,10 +245,13 @@ def best_variant(runs: Any, manifest: dict[str, Any] | None, metric: str, chosen
         return best, "the lowest median at the check length: these runs have no validation rows"
     fewest = min(lost[a] for a in scores)
     best = min((a for a in scores if lost[a] == fewest), key=scores.get)  # min keeps the first of a tie
+    def said(agent: str) -> str:
+        n = lost[agent]
+        return f"`{agent}` {scores[agent]:.3g}" + (f" ({n} seed{'s' * (n > 1)} lost)" if n else "")
+
     how = f"chosen on mean validation {metric.replace('_', ' ')}, {scores[best]:.3g}"
     if len(scores) > 1:
-        how += " against " + ", ".join(f"`{a}` {scores[a]:.3g}" + (f" ({lost[a]} seed{'s' * (lost[a] > 1)} lost)" if lost[a] else "")
-                                       for a in scores if a != best)  # fmt: skip
+        how += " against " + ", ".join(said(a) for a in scores if a != best)
     return best, how
 
 

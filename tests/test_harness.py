@@ -263,7 +263,7 @@ def test_a_run_writes_every_file(reference: Path) -> None:
     assert [c["status"] for c in manifest["cells"]] == ["ok", "ok"]
 
 
-def test_a_cells_eval_csv_from_before_the_split_column_keeps_its_validation_rows(reference: Path, tmp_path: Path) -> None:
+def test_an_eval_csv_from_before_the_split_column_keeps_its_validation_rows(reference: Path, tmp_path: Path) -> None:
     # cells of memtasks-v1-short run on 2026-12-03 wrote eval.csv without "split": their length -1 rows are the
     # suite's validation, as runs.csv's own migration reads them, not a test length
     cell = tmp_path / "cell"
