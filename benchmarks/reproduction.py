@@ -64,6 +64,8 @@ class Claim:
     viz_length: int | None = None
     """Length of the sequence drawn inside the machine (``memtasks viz --length``; ``None``: drawn)."""
     above_optimal: float = 0.0
+    beside: str | None = None
+    """A second runs.csv metric reported for every agent at ``check_length`` (same lrs; not part of the check)."""
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -88,7 +90,8 @@ CLAIMS: tuple[Claim, ...] = (
           above_optimal=2.0),
     Claim("priority_sort", "Priority sort", "20 inputs with priorities uniform in [-1, 1], 16 outputs sorted "
           "by priority: NTM cost about 10-20 bits per sequence, LSTM about 50.", "cost_bits", 20, 20.0,
-          "the NTM variant chosen on validation, median seed: cost at most 20 bits per sequence", 20, 20.0),
+          "the NTM variant chosen on validation, median seed: cost at most 20 bits per sequence", 20, 20.0,
+          beside="bit_errors"),
 )
 """The five tasks, in the paper's order."""
 
@@ -170,6 +173,8 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
         table,
         "",
     ]
+    if claim.beside:
+        lines += _beside_line(claim, runs, chosen, medians)
     if optimal is not None:
         lines += [f"Bayes-optimal cost: {optimal:.1f} bits per sequence (1024 sequences); check limit {limit:.1f}.", ""]
     if best is not None:
@@ -216,6 +221,23 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
     lines += [f"Results: `{folder}` (runs.csv, leaderboard.md, plots). Command: `{command}`"
               + (" (with `--only` patterns for the agents above)" if missing else "") + ".", ""]
     return "\n".join(lines), verdict
+
+
+def _beside_line(claim: Claim, runs: Any, chosen: dict[str, tuple[float, str]], agents: dict[str, float]) -> list[str]:
+    """``claim.beside`` (e.g. bit errors beside priority sort's cost) per agent at the check length and chosen lr."""
+    rows = runs[(runs["phase"] == "eval") & (runs["metric"] == claim.beside) & (runs["length"] == claim.check_length)
+                & (runs["split"].fillna("test") == "test")]  # fmt: skip
+    said = []
+    for agent in agents:
+        mine = rows[rows["agent"] == agent]
+        if agent in chosen:
+            mine = mine[mine["lr"].astype(float) == chosen[agent][0]]
+        if not mine.empty:
+            said.append(f"`{agent}` {_median_range(mine['value'].astype(float).tolist())}")
+    if not said:
+        return []
+    return [f"{claim.beside.replace('_', ' ')} per sequence at length {claim.check_length}, beside the check (same "
+            "lrs and seeds, median (min-max)): " + ", ".join(said) + ".", ""]
 
 
 def best_variant(runs: Any, manifest: dict[str, Any] | None, metric: str, chosen: dict[str, tuple[float, str]],

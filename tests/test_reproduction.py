@@ -157,3 +157,22 @@ def test_without_validation_rows_the_variant_falls_back_to_the_check_and_says_so
     text, verdict = task_section(COPY, tmp_path)
     assert verdict == "reproduced" and "NTM variant `ntm-sgc` (the lowest median" in text
     assert "no validation rows" in text
+
+
+def test_priority_sort_reports_bit_errors_beside_its_cost(tmp_path):
+    claim = next(c for c in CLAIMS if c.folder == "priority_sort")
+    assert claim.metric == "cost_bits" and claim.beside == "bit_errors"
+    folder = tmp_path / "priority_sort"
+    _write(folder, {("ntm", 1e-3): (0.5, {20: [30.0, 31.0, 60.0]}),
+                    ("ntm", 1e-2): (9.0, {20: [1.0, 1.0, 1.0]})})  # fmt: skip
+    runs = pd.read_csv(folder / "runs.csv").assign(task="memtasks/PrioritySort-v0")
+    cost = runs.assign(metric="cost_bits", value=runs["value"] * 4)  # bit errors x 4, so the two lines differ
+    pd.concat([cost, runs]).to_csv(folder / "runs.csv", index=False)
+    manifest = json.loads((folder / "experiment.json").read_text())
+    for cell in manifest["cells"]:
+        cell["task"] = "memtasks/PrioritySort-v0"
+    (folder / "experiment.json").write_text(json.dumps(manifest))
+    text, verdict = task_section(claim, tmp_path)
+    assert verdict == "not reproduced"  # cost 124 at lr 1e-3, chosen on validation cost 2 (vs 36)
+    line = next(x for x in text.splitlines() if x.startswith("bit errors per sequence at length 20, beside"))
+    assert "`ntm` 31 (30-60)" in line  # the chosen lr's seeds, not lr 1e-2's
