@@ -341,7 +341,9 @@ def report(root: str | Path = "results/ntm_paper", out: str | Path = "results/RE
         "The `-sgc` NTM variants are not the paper's: the same model with `sharpen_grad_clip = 0.1`, a "
         "backward-only clamp of the gradient entering the sharpening (eq. 9) that this project added after "
         "tracing the NTM's exploding gradients (results/ntm_paper/priority_sort/divergence/README.md). Each "
-        "verdict reads one NTM variant, chosen like the learning rate: on validation, never on test lengths.",
+        "verdict reads one NTM variant, chosen like the learning rate: on validation, never on test lengths; so the "
+        "NTM's verdict draws on twice the other agents' tuning grid (two variants x three lrs, each cell on the "
+        "same budget).",
         "",
         summary,
         "",
