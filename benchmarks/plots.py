@@ -337,6 +337,8 @@ def plot_learning(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str
         positive = frame["value"][frame["value"] > 0]
         if not positive.empty and math.log10(positive.max() / positive.min()) > 2.0:
             ax.set_yscale("log")
+        elif len(frame) and frame["value"].max() > 3 * frame["value"].quantile(0.98) > 0:
+            _cut_spike(ax, frame["value"])
         ends = frame.groupby(["agent", "seed"])["sequences_seen"].max()
         if len(ends) and ends.min() > 0 and ends.max() / ends.min() > 5:
             ax.set_xscale("log")  # runs that stop early (converged) would be squeezed against the y axis
@@ -356,6 +358,15 @@ def plot_learning(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str
                  "the same budget; else one line per seed)", fontsize=12)
     _tight_under_title(fig)
     return save_figure(fig, path)
+
+
+def _cut_spike(ax: plt.Axes, values: pd.Series) -> None:
+    """A linear axis whose top would be set by a short spike (a run that blew up and recovered): cut the axis
+    above the bulk of the curve, so the rest stays readable, and say where the cut peak went (runs.csv has it)."""
+    top, low = float(values.quantile(0.98)) * 1.15, float(values.min())
+    ax.set_ylim(low - 0.05 * (top - low), top)
+    ax.annotate(f"axis cut at {top:.3g}: peak {float(values.max()):.3g}", (0.99, 0.98), xycoords="axes fraction",
+                ha="right", va="top", fontsize=9, color="0.3")
 
 
 def _at_best_lrs(rows: pd.DataFrame, runs: pd.DataFrame, manifest: dict[str, Any] | None) -> pd.DataFrame:

@@ -197,3 +197,18 @@ def test_ngrams_learning_curves_get_the_bayes_optimal_line() -> None:
     value, label = _optimal_cost("memtasks/DynamicNGrams-v0", manifest)
     assert 15.0 < value < 25.0 and "optimal" in label
     assert _optimal_cost("memtasks/Copy-v0", None) is None
+
+
+def test_a_learning_curve_spike_cuts_the_axis_and_says_so() -> None:
+    import matplotlib.pyplot as plt
+
+    from benchmarks.plots import _cut_spike
+
+    values = pd.Series([190.0 - i for i in range(60)] + [5000.0] + [150.0] * 40)  # one blow-up, then recovered
+    fig, ax = plt.subplots()
+    ax.plot(values.index, values)
+    _cut_spike(ax, values)
+    low, top = ax.get_ylim()
+    assert 120 < low < 131 and 190 < top < 250  # the curve (131-190) fills the axis, the spike is above it
+    assert any("peak 5e+03" in t.get_text() for t in ax.texts)
+    plt.close(fig)
