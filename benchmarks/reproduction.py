@@ -66,6 +66,9 @@ class Claim:
     above_optimal: float = 0.0
     beside: str | None = None
     """A second runs.csv metric reported for every agent at ``check_length`` (same lrs; not part of the check)."""
+    probes: tuple[str, ...] = ()
+    """Folders (under the results root's parent) of runs made beyond the equal-budget comparison, each with a
+    README.md whose title line is quoted: what else was tried."""
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -77,7 +80,7 @@ CLAIMS: tuple[Claim, ...] = (
           "(about 100k sequences) and generalises to longer sequences and more repeats, but misplaces the end "
           "marker beyond the training repeats.",
           "bit_errors", 10, 1.0, "NTM median seed: at most 1 wrong bit per sequence at length 10 (training range)",
-          10, 1.0),
+          10, 1.0, probes=("ntm_paper/repeat_copy_192k", "ntm_paper/repeat_copy_curriculum")),
     Claim("associative_recall", "Associative recall", "Near-zero cost within about 30k episodes (2-6 items); "
           "the feed-forward controller learns faster; nearly perfect up to 12 items, under 1 bit per sequence "
           "at 15.", "bit_errors", 12, 1.0,
@@ -87,11 +90,11 @@ CLAIMS: tuple[Claim, ...] = (
           "significantly better than the LSTM, not at the Bayes-optimal cost (figure readings: optimal about "
           "131-132, NTM 133-134, LSTM 137 bits).", "cost_bits", 200, None,
           "NTM median seed: cost at most the Bayes-optimal cost + 2 bits per sequence", 200, None,
-          above_optimal=2.0),
+          above_optimal=2.0, probes=("ntm_paper/dynamic_ngrams_192k",)),
     Claim("priority_sort", "Priority sort", "20 inputs with priorities uniform in [-1, 1], 16 outputs sorted "
           "by priority: NTM cost about 10-20 bits per sequence, LSTM about 50.", "cost_bits", 20, 20.0,
           "the NTM variant chosen on validation, median seed: cost at most 20 bits per sequence", 20, 20.0,
-          beside="bit_errors"),
+          beside="bit_errors", probes=("ntm_paper/priority_sort/divergence",)),
 )
 """The five tasks, in the paper's order."""
 
@@ -215,12 +218,24 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
             lines += [f"Inside the machine (`memtasks viz {checkpoint}{length} --out {folder / 'ntm_inside.png'}`): "
                       "the median seed's write and read weightings over time and the memory after the sequence.",
                       "", f"![{claim.title}, inside the NTM]({link})", ""]  # fmt: skip
+    tried = [(probe, _title(Path(root).parent / probe / "README.md")) for probe in claim.probes]
+    if any(title for _, title in tried):
+        lines += ["Tried beyond the equal-budget comparison (not part of the verdict):", "",
+                  *[f"- [{title}]({os.path.relpath(Path(root).parent / probe / 'README.md', report_dir)})"
+                    for probe, title in tried if title], ""]  # fmt: skip
     missing = sorted({c["agent"] for c in cells} - set(medians))
     if missing:
         lines += [f"Agents of the experiment file not run yet: {', '.join(f'`{a}`' for a in missing)}.", ""]
     lines += [f"Results: `{folder}` (runs.csv, leaderboard.md, plots). Command: `{command}`"
               + (" (with `--only` patterns for the agents above)" if missing else "") + ".", ""]
     return "\n".join(lines), verdict
+
+
+def _title(readme: Path) -> str | None:
+    """A README's first line without its ``#``, or ``None`` if there is no such file."""
+    if not readme.is_file():
+        return None
+    return readme.read_text().splitlines()[0].lstrip("# ").strip()
 
 
 def _beside_line(claim: Claim, runs: Any, chosen: dict[str, tuple[float, str]], agents: dict[str, float]) -> list[str]:

@@ -176,3 +176,16 @@ def test_priority_sort_reports_bit_errors_beside_its_cost(tmp_path):
     assert verdict == "not reproduced"  # cost 124 at lr 1e-3, chosen on validation cost 2 (vs 36)
     line = next(x for x in text.splitlines() if x.startswith("bit errors per sequence at length 20, beside"))
     assert "`ntm` 31 (30-60)" in line  # the chosen lr's seeds, not lr 1e-2's
+
+
+def test_probes_beyond_the_comparison_are_linked_by_their_readme_title(tmp_path):
+    claim = next(c for c in CLAIMS if c.folder == "dynamic_ngrams")
+    assert claim.probes  # the 192k run is linked from the report
+    root = tmp_path / "ntm_paper"
+    _write(root / "dynamic_ngrams", {("ntm", 1e-3): (150.0, {200: [150.0] * 3})})
+    assert "Tried beyond" not in task_section(claim, root, tmp_path)[0]  # no README yet: nothing said
+    probe = tmp_path / claim.probes[0]
+    probe.mkdir(parents=True)
+    (probe / "README.md").write_text("# More budget (a probe)\n\ntext\n")
+    text, _ = task_section(claim, root, tmp_path)
+    assert f"- [More budget (a probe)]({claim.probes[0]}/README.md)" in text
