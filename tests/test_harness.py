@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
-import shutil
 import sys
 import time
 from pathlib import Path
