@@ -202,11 +202,27 @@ TIED = "tied with"
 """The words in a chosen lr's note (:func:`best_lrs`) that mark a choice made by an exact validation tie."""
 
 
+def validation_rows(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The rows that choose an lr or a variant: evaluations of ``metric`` on the validation split (length -1,
+    sequences drawn from the training range), never a test length."""
+    return runs[(runs["phase"] == "eval") & (runs["metric"] == metric) & (runs["split"] == "valid")
+                & (runs["length"] == -1)]  # fmt: skip
+
+
+def lost_seeds(cells: list[dict[str, Any]], agent: str, lr: float | None = None) -> Counter:
+    """``{status: count}`` of ``agent``'s cells (at ``lr``; at any lr if ``None``) that diverged or failed:
+    the seeds with no score, which an lr or variant choice must not quietly leave out."""
+    return Counter(c.get("status") for c in cells
+                   if c.get("agent") == agent and c.get("status") in ("diverged", "failed")
+                   and (lr is None or (c.get("lr") is not None and float(c["lr"]) == float(lr))))  # fmt: skip
+
+
 def best_lrs(runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, metric: str) -> dict[str, tuple[float, str]]:
     """Per agent of ``task`` trained on a learning-rate grid: the lr to show and a note on how it was chosen
     (:func:`_best_lr`: the best mean validation ``metric``). Agents with one lr are not in the dict."""
-    every = runs[(runs["task"] == task) & (runs["phase"] == "eval") & (runs["metric"] == metric)]
-    validation = every[(every["split"] == "valid") & (every["length"] == -1)]
+    mine = runs[runs["task"] == task]
+    validation = validation_rows(mine, metric)
+    every = mine[(mine["phase"] == "eval") & (mine["metric"] == metric)]
     tests = every[every["split"].fillna("test") == "test"]
     train_max = (manifest or {}).get("tasks", {}).get(task, {}).get("max_length")
     cells = _cells_of(manifest, task)
@@ -214,8 +230,7 @@ def best_lrs(runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, met
     for agent in dict.fromkeys(c["agent"] for c in cells):
         lrs = sorted({float(c["lr"]) for c in cells if c["agent"] == agent and c.get("lr") is not None})
         if len(lrs) > 1:
-            lost = Counter(float(c["lr"]) for c in cells if c["agent"] == agent and c.get("lr") is not None
-                           and c.get("status") in ("diverged", "failed"))  # fmt: skip
+            lost = {lr: sum(lost_seeds(cells, agent, lr).values()) for lr in lrs}
             chosen[agent] = _best_lr(validation[validation["agent"] == agent], tests[tests["agent"] == agent], lrs,
                                      train_max, lost)  # fmt: skip
     return chosen

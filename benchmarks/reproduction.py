@@ -23,14 +23,13 @@ import argparse
 import datetime as dt
 import os
 import statistics
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 
 
-from benchmarks.leaderboard import TIED, best_lrs
+from benchmarks.leaderboard import TIED, best_lrs, lost_seeds, validation_rows
 from benchmarks.results import read_manifest, read_runs
 from benchmarks.tables import markdown_table
 
@@ -144,7 +143,7 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
             continue
         medians[agent] = statistics.median(per_length.get(claim.check_length) or [float("nan")])
         fits[agent] = statistics.median(per_length.get(claim.fit_length) or [float("nan")])
-        lost = _lost_seeds((manifest or {}).get("cells", []), agent, lr)
+        lost = lost_seeds((manifest or {}).get("cells", []), agent, lr)
         seeds_text = str(len(seeds)) + "".join(f" (+{n} {status})" for status, n in sorted(lost.items()))
         rows.append([f"`{agent}`", "-" if lr is None else f"{lr:g}", seeds_text,
                      *[_median_range(per_length[n]) for n in lengths]])  # fmt: skip
@@ -253,13 +252,6 @@ def _beside_line(claim: Claim, runs: Any, chosen: dict[str, tuple[float, str]], 
             "lrs and seeds, median (min-max)): " + ", ".join(said) + ".", ""]
 
 
-def _lost_seeds(cells: list[dict[str, Any]], agent: str, lr: float | None) -> Counter:
-    """``{status: count}`` of ``agent``'s cells at ``lr`` (any lr if ``None``) that diverged or failed."""
-    return Counter(c.get("status") for c in cells
-                   if c.get("agent") == agent and c.get("status") in ("diverged", "failed")
-                   and (lr is None or (c.get("lr") is not None and float(c["lr"]) == float(lr))))  # fmt: skip
-
-
 def best_variant(runs: Any, manifest: dict[str, Any] | None, metric: str, chosen: dict[str, tuple[float, str]],
                  variants: dict[str, float]) -> tuple[str, str]:
     """The NTM variant the verdict reads, and a note on how it was chosen; never on test lengths.
@@ -269,8 +261,7 @@ def best_variant(runs: Any, manifest: dict[str, Any] | None, metric: str, chosen
     variant is not chosen on the seeds that happened to survive it); of those, the lowest mean validation
     ``metric``; an exact tie goes to the variant listed first in ``variants``. Without validation rows (runs made
     before they existed) the lowest median in ``variants`` (the check metric) is taken, and the note says so."""
-    valid = runs[(runs["phase"] == "eval") & (runs["metric"] == metric) & (runs["split"] == "valid")
-                 & (runs["length"] == -1)]  # fmt: skip
+    valid = validation_rows(runs, metric)
     cells = (manifest or {}).get("cells", [])
     scores, lost = {}, {}
     for agent in variants:
@@ -280,7 +271,7 @@ def best_variant(runs: Any, manifest: dict[str, Any] | None, metric: str, chosen
             mine = mine[mine["lr"].astype(float) == lr]
         if not mine.empty:
             scores[agent] = float(mine["value"].astype(float).mean())
-        lost[agent] = sum(_lost_seeds(cells, agent, lr).values())
+        lost[agent] = sum(lost_seeds(cells, agent, lr).values())
     if not scores:
         best = min(variants, key=variants.get)
         return best, "the lowest median at the check length: these runs have no validation rows"
