@@ -15,9 +15,11 @@ table per task with a row per agent:
   the reason of every diverged or failed seed. An agent whose seeds all failed
   is still listed (last, without scores) rather than dropped.
 
-Rows are ranked by the mean over seeds of the score at the training lengths
-(ascending), ties broken by the score at the longest test length; the file
-says so above each table.
+Rows are ranked first by the number of seeds that diverged or failed (fewest
+first, as learning rates are chosen: a mean over the seeds that survived does
+not outrank a full set), then by the mean over seeds of the score at the
+training lengths (ascending), ties broken by the score at the longest test
+length; the file says so above each table.
 
 ``memtasks leaderboard results/`` writes ``results/LEADERBOARD.md``: every
 experiment's tables (one section each) and a combined per-task ranking of
@@ -138,11 +140,19 @@ class _AgentRow:
     lr_note: str = ""  # with a learning-rate grid: the lr the row shows and how it was chosen
 
     @property
-    def rank_key(self) -> tuple[float, float, str]:
+    def lost(self) -> int:
+        """Seeds that diverged or failed: they have no score."""
+        return sum(1 for _, status, _ in self.statuses if status in ("diverged", "failed"))
+
+    @property
+    def rank_key(self) -> tuple[bool, int, float, float, str]:
+        """Agents with a score first; of those, fewer lost seeds first (as an lr or a variant is chosen, so a
+        mean over the seeds that survived does not outrank a full set); then the mean score at the training
+        lengths, the score at the longest test length, the name."""
         train = float(np.mean(self.train)) if self.train else math.inf
         longest = self.longer[max(self.longer)] if self.longer else []
         tail = float(np.mean(longest)) if longest else math.inf
-        return (train, tail, self.agent)
+        return (not self.train, self.lost, train, tail, self.agent)
 
 
 def _cells_of(manifest: dict[str, Any] | None, task: str) -> list[dict[str, Any]]:
@@ -366,8 +376,9 @@ def task_table(runs: pd.DataFrame, manifest: dict[str, Any] | None, task: str, h
         f"{'#' * heading_level} {name} (`{task}`)",
         "",
         f"Score: {score.label} (lower is better), mean ± sd over seeds (max = the worst seed), "
-        f"{seeds} seed(s) per agent. Ranked by {rank_words}, ascending; ties broken by the longest test length; "
-        "agents without an evaluated seed come last.",
+        f"{seeds} seed(s) per agent. Ranked first by the number of seeds that diverged or failed (fewest "
+        f"first: a mean over the seeds that survived does not outrank a full set), then by {rank_words}, "
+        "ascending; ties broken by the longest test length; agents without an evaluated seed come last.",
         "",
         markdown_table(header, body),
     ]
@@ -562,7 +573,7 @@ def merge_leaderboards(root: str | Path) -> Path:
     dirs = _experiment_dirs(root)
     if not dirs:
         raise FileNotFoundError(f"{root}: no experiment results (no */{RUNS_FILE}); run `memtasks run FILE` first")
-    combined: dict[str, list[tuple[tuple[float, float, str], list[str]]]] = {}
+    combined: dict[str, list[tuple[tuple[bool, int, float, float, str], list[str]]]] = {}
     sections = []
     for folder in dirs:
         sections.append(experiment_leaderboard(folder, heading_level=2))
@@ -619,11 +630,12 @@ def merge_leaderboards(root: str | Path) -> Path:
             "rank", "experiment", "agent", "parameters", "trained on lengths",
             "score at the training lengths", "sequences to converge", "status",
         ]
-        body = [[str(i) if math.isfinite(key[0]) else "—", *cells] for i, (key, cells) in enumerate(entries, start=1)]
+        body = [[str(i) if not key[0] else "—", *cells] for i, (key, cells) in enumerate(entries, start=1)]
         lines += [
             f"### {task.split('/', 1)[-1]} (`{task}`)",
             "",
-            "Ranked by the mean over seeds of the score at each experiment's training lengths, ascending.",
+            "Ranked first by the number of seeds that diverged or failed (fewest first), then by the mean over "
+            "seeds of the score at each experiment's training lengths, ascending.",
             "",
             markdown_table(header, body),
             "",
