@@ -132,7 +132,10 @@ def cli(argv: list[str] | None = None) -> int:
         "Made by `python -m benchmarks.speed_report` (benchmarks/speed_report.py: what each part runs and "
         "why; `--parts` re-runs some parts, whose sections below are then replaced). Copy-v0, 8 bits, lengths 1-20. "
         "seq/s = `sequences_seen / wall_s` of the run's result.json: building, compiling, logging and "
-        "validation included. Runs one at a time; each run's result.json and train.csv are in `runs/`.",
+        "validation included. Runs one at a time; each run's result.json and train.csv are in `runs/`. The NTM "
+        "trains with the copy preset of `benchmarks/presets.py` as it was on each part's date: since 2026-12-05 "
+        "(commit 02032d4) it includes `sharpen_grad_clip = 0.1`; parts dated earlier ran without it (so part 4's "
+        "'same' column, which quotes part 3's runs of its own date, no longer matches part 3 below).",
         "",
     ]
 
