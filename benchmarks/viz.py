@@ -82,7 +82,10 @@ def tape_figure(task: Task, batch: Batch, logits: np.ndarray, inside: dict[str, 
         for h in range(w.shape[1]):
             label = name if w.shape[1] == 1 else f"{name}, head {h + 1}"
             panels.append((label, w[:, h, rows].T))
-    heights = [max(2.0, p[1].shape[0] * 0.12) for p in panels]
+    n_heads = sum(w.shape[1] for w in weightings.values())
+    # 0.12 in per location, but many heads share about 36 in (an 8-head NTM would otherwise draw 120 in)
+    per_head = 0.12 if n_heads <= 2 else min(0.12, 36.0 / n_heads / max(1, (rows.stop - rows.start)))
+    heights = [max(2.0, p[1].shape[0] * (per_head if i >= 3 else 0.12)) for i, p in enumerate(panels)]
     n_mem = 1 if memory is not None else 0
     fig_w = min(16.0, 3.0 + 0.22 * inputs.shape[0])
     fig, axes = plt.subplots(
@@ -116,7 +119,9 @@ def tape_figure(task: Task, batch: Batch, logits: np.ndarray, inside: dict[str, 
         ax.set_ylabel("width")
         fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    from benchmarks.plots import _tight_under_title  # matplotlib is imported only where a figure is drawn
+
+    _tight_under_title(fig)  # in a tall figure a plain tight_layout puts the title on the first panel
     return fig
 
 
