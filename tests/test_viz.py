@@ -47,6 +47,28 @@ def test_viz_cli_draws_an_ntm_figure(tmp_path: Path) -> None:
     assert out.read_bytes()[:4] == PNG_MAGIC
 
 
+def test_many_heads_share_a_bounded_figure_height() -> None:
+    """Each head gets a panel as tall as the locations it visits; with 5 + 5 heads that each sweep all 128
+    locations, panels at the one-head scale would make the figure about 160 inches tall (the paper's 5-head
+    priority-sort NTM drew 18,000 pixels). One read and one write head keep the one-head scale."""
+    from benchmarks.viz import tape_figure
+
+    task = make_task("Copy-v0", bits=4, max_length=5)
+    batch = task.sample(1, np.random.default_rng(1), length=5)
+    T, N = batch.inputs.shape[1], 128
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(T, 4))
+
+    def inside(heads: int) -> dict[str, np.ndarray]:
+        sweep = np.zeros((T, heads, N))
+        sweep[np.arange(T), :, (np.arange(T) * N) // T] = 1.0  # every head visits rows 0 .. 127 over time
+        return {"write weighting": sweep, "read weighting": sweep, "memory": rng.normal(size=(T, 6, N))}
+
+    assert tape_figure(task, batch, logits, inside(5), "five heads").get_figheight() <= 50
+    one = tape_figure(task, batch, logits, inside(1), "one head").get_figheight()
+    assert one > 30  # two panels of about 128 x 0.12 inches: the one-head scale is kept
+
+
 def test_viz_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _ntm_checkpoint(tmp_path)
     assert main(["viz", str(tmp_path / "missing.pt")]) == 2
