@@ -142,7 +142,7 @@ class _AgentRow:
     @property
     def lost(self) -> int:
         """Seeds that diverged or failed: they have no score."""
-        return sum(1 for _, status, _ in self.statuses if status in ("diverged", "failed"))
+        return sum(1 for _, status, _ in self.statuses if status in LOST_STATUSES)
 
     @property
     def rank_key(self) -> tuple[bool, int, float, float, str]:
@@ -153,6 +153,10 @@ class _AgentRow:
         longest = self.longer[max(self.longer)] if self.longer else []
         tail = float(np.mean(longest)) if longest else math.inf
         return (not self.train, self.lost, train, tail, self.agent)
+
+
+LOST_STATUSES = ("diverged", "failed")
+"""Cell statuses with no score: a ranking, an lr choice or a variant choice counts them, never leaves them out."""
 
 
 def _cells_of(manifest: dict[str, Any] | None, task: str) -> list[dict[str, Any]]:
@@ -223,7 +227,7 @@ def lost_seeds(cells: list[dict[str, Any]], agent: str, lr: float | None = None)
     """``{status: count}`` of ``agent``'s cells (at ``lr``; at any lr if ``None``) that diverged or failed:
     the seeds with no score, which an lr or variant choice must not quietly leave out."""
     return Counter(c.get("status") for c in cells
-                   if c.get("agent") == agent and c.get("status") in ("diverged", "failed")
+                   if c.get("agent") == agent and c.get("status") in LOST_STATUSES
                    and (lr is None or (c.get("lr") is not None and float(c["lr"]) == float(lr))))  # fmt: skip
 
 

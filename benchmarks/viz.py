@@ -78,6 +78,7 @@ def tape_figure(task: Task, batch: Batch, logits: np.ndarray, inside: dict[str, 
     rows = _visited(list(weightings.values())) if weightings else None
     panels = [("inputs", inputs.T), ("targets", np.where(scored[:, None], targets, np.nan).T),
               ("outputs", np.where(scored[:, None], outputs, np.nan).T)]
+    n_tape = len(panels)
     for name, w in weightings.items():
         for h in range(w.shape[1]):
             label = name if w.shape[1] == 1 else f"{name}, head {h + 1}"
@@ -85,7 +86,7 @@ def tape_figure(task: Task, batch: Batch, logits: np.ndarray, inside: dict[str, 
     n_heads = sum(w.shape[1] for w in weightings.values())
     # 0.12 in per location, but many heads share about 36 in (an 8-head NTM would otherwise draw 120 in)
     per_head = 0.12 if n_heads <= 2 else min(0.12, 36.0 / n_heads / max(1, (rows.stop - rows.start)))
-    heights = [max(2.0, p[1].shape[0] * (per_head if i >= 3 else 0.12)) for i, p in enumerate(panels)]
+    heights = [max(2.0, p[1].shape[0] * (0.12 if i < n_tape else per_head)) for i, p in enumerate(panels)]
     n_mem = 1 if memory is not None else 0
     fig_w = min(16.0, 3.0 + 0.22 * inputs.shape[0])
     fig, axes = plt.subplots(
