@@ -26,7 +26,9 @@ A complete example (every key is shown; only ``seeds``, ``[tasks.*]`` and
     clip_value = false         # clip every gradient element to +-value; false = off
     until_bit_errors = false   # stop ("converged") once bit errors per sequence fall below this; false = off
     running_window = 20        # batches in the running bit-error estimate (convergence, curriculum)
-    validation_samples = 256   # sequences that confirm convergence
+    validation_samples = 256   # sequences that confirm convergence (and that select_every scores)
+    select_every = false       # sampled mode: score a fixed validation set every this many steps (a multiple
+                               #   of log_every) and keep the best weights as model.pt; false = the last
     curriculum = "none"        # "none" or "grow": start at curriculum_start, grow by curriculum_step
     curriculum_start = 1       #   whenever the running bit errors per sequence fall below
     curriculum_step = 1        #   curriculum_threshold, up to the task's max_length

@@ -30,8 +30,8 @@ agent           str        agent label (the ``[agents.<label>]`` table)
 seed            int        training seed
 lr              float      the cell's learning rate (a grid's axis with ``lrs``; empty in files written
                            before the column existed)
-phase           str        ``train`` (a row of train.csv), ``valid`` (a validation of the epoch mode:
-                           valid.csv) or ``eval`` (a row of eval.csv)
+phase           str        ``train`` (a row of train.csv), ``valid`` (a validation of the epoch mode or
+                           of ``select_every``: valid.csv) or ``eval`` (a row of eval.csv)
 split           str/empty  the data scored: ``valid`` / ``test`` / ``train`` (``eval`` rows: ``test`` for a
                            sweep, ``valid`` for a suite's training-range rows at length -1, each split
                            of a dataset task); ``valid`` on ``valid`` rows; empty on ``train`` rows

@@ -237,6 +237,7 @@ def run_cell(cell: Cell, cell_dir: str | Path, threads: int | None = None, progr
             message=result.message,
             epochs_run=result.epochs_run,
             best_epoch=result.best_epoch,
+            best_step=result.best_step,
             warm_up_epochs=result.warm_up_epochs,
             steps=result.steps,
             sequences_seen=result.sequences_seen,
@@ -623,7 +624,7 @@ def write_manifest(experiment: Experiment, out_dir: str | Path) -> Path:
             for key in (
                 "status", "message", "steps", "sequences_seen", "train_wall_s", "eval_wall_s", "wall_s",
                 "converged_sequences", "converged_wall_s", "num_parameters", "started_at", "finished_at",
-                "epochs_run", "best_epoch",
+                "epochs_run", "best_epoch", "best_step",
             ):
                 if key in record:
                     entry[key] = record[key]

@@ -107,6 +107,7 @@ NEUTRAL: dict[str, Any] = {
     "clip_per_parameter": False,
     "head_init_std": None,
     "unroll": 1,
+    "select_every": None,
 }
 """Settings added after runs were recorded, each with the value under which a run does exactly what runs did
 before the setting existed. A cell's identity (:meth:`benchmarks.experiment.Cell.identity`) leaves a setting
@@ -172,7 +173,16 @@ class TrainConfig:
     ``until_bit_errors`` and the curriculum; >= 1. Emptied after each curriculum step and failed
     validation, so every decision sees ``running_window`` fresh batches."""
     validation_samples: Count = 256
-    """Sequences in the validation set that confirms ``until_bit_errors``; >= 1."""
+    """Sequences in the validation set that confirms ``until_bit_errors``, and in the fixed one that
+    ``select_every`` scores; >= 1."""
+    select_every: Count | None = None
+    """Sampled mode: every this many steps (a multiple of ``log_every``), and at the end, score a fixed
+    validation set (``validation_samples`` sequences from the full training range, drawn once from a
+    stream of their own) and keep the weights with the lowest validation cost (``cost_bits``; ``error_rate``
+    for class outputs) as the run's result: ``model.pt``, ``best_step`` and ``selected`` in ``result.json``,
+    every score in ``valid.csv``. Early stopping's selection without the stopping: the run still uses its
+    whole budget, so a model that gets good and then collapses keeps its good weights. ``None`` = the last
+    weights (training never reads the validation set, and the data stream is the same either way)."""
     curriculum: Literal[CURRICULA] = "none"
     """``"none"``: sample lengths from the task's full training range. ``"grow"``: start with
     ``max_length = curriculum_start`` and add ``curriculum_step`` whenever the running bit errors per
@@ -275,6 +285,14 @@ class TrainConfig:
             raise ValueError("warm_up_end 'plateau' needs epochs (epoch mode: it reads the validation loss); it is None")
         if self.batch_unit != "sequences" and self.epochs is None:
             raise ValueError(f"batch_unit {self.batch_unit!r} needs epochs (epoch mode); it is None")
+        if self.select_every is not None:
+            if self.epochs is not None:
+                raise ValueError("select_every is for the sampled mode; epoch mode (epochs) already keeps the best epoch")
+            if self.select_every % self.log_every:
+                raise ValueError(
+                    f"select_every must be a multiple of log_every ({self.log_every}), got {self.select_every}: "
+                    "the loop reads the device only at log rows"
+                )
 
 
 @functools.cache
@@ -353,8 +371,12 @@ class TrainResult:
     """Epoch mode: epochs trained (the last one possibly cut short by ``steps`` or ``minutes``); else ``None``."""
     best_epoch: int | None = None
     """Epoch mode: the epoch (1-based; 0 = before training) whose weights were kept, by validation."""
+    best_step: int | None = None
+    """Sampled mode with ``select_every``: the step (0 = before training) whose weights were kept, by
+    validation; else ``None``."""
     selected: dict[str, float] = field(default_factory=dict)
-    """Epoch mode: the valid split's metrics of the kept weights (empty in sampled mode)."""
+    """The validation metrics of the kept weights (epoch mode: the valid split; sampled mode with
+    ``select_every``: its fixed validation set); empty otherwise."""
     warm_up_epochs: int | None = None
     """Epoch mode: epochs that started with the core's warm-up on (MemN2N's linear start), else ``None``."""
 
@@ -424,8 +446,11 @@ def train(
         log = _CsvLog(out / "train.csv", metric_keys, epochs=epoch_mode) if out is not None else None
         pending: list[_Step] = []  # the steps since the last row, their values still on the device
         final: dict[str, float] = {}
-        selection = _Selection(agent) if epoch_mode else None
-        valid_log = _CsvLog(out / "valid.csv", metric_keys, valid=True) if out is not None and epoch_mode else None
+        selecting = epoch_mode or config.select_every is not None
+        selection = _Selection(agent, _selection_metric(task, epoch_mode)) if selecting else None
+        valid_log = _CsvLog(out / "valid.csv", metric_keys, epoch_mode, valid=True) if out is not None and selecting else None
+        if config.select_every is not None:  # fixed once, from its own stream: every check scores the same set
+            selection_set = task.sample(config.validation_samples, np.random.default_rng([config.seed, 0, 2]))
 
         epoch = 0
         warm_up_epochs = 0
@@ -487,6 +512,15 @@ def train(
                 warm_up_best = min(warm_up_best, loss)
             bar.set_postfix({"epoch": done, "valid": f"{metrics[selection.metric]:.3g}"}, refresh=False)
 
+        def validate_step() -> None:
+            """Sampled mode with ``select_every``: score the fixed validation set; keep the weights if best."""
+            metrics = _score_batch(agent, task, selection_set, _SELECTION_CHUNK)
+            row = {"step": step, "sequences_seen": seen,
+                   "wall_s": round(time.perf_counter() - start, 3), **metrics}  # fmt: skip
+            if valid_log is not None:
+                valid_log.write(row)
+            selection.offer(None, step, metrics)
+
         # -- 2. the training loop: nothing is read back from the device between log rows --------------
         try:
             while True:
@@ -544,6 +578,8 @@ def train(
                     if end_of_epoch:
                         validate_epoch(epoch + 1)
                     continue
+                if config.select_every is not None and step % config.select_every == 0:
+                    validate_step()
                 running.extend(s["bit_errors"] for s in scores if "bit_errors" in s)
 
                 # -- 4b. curriculum and convergence, on the running training bit errors -------------
@@ -583,12 +619,16 @@ def train(
         if log is not None:
             log.close()
         if selection is not None:
-            if status == "ok" and step > 0 and step != selection.last_step:
-                validate_epoch(epoch + 1)  # stopped inside an epoch: its weights are a candidate too
+            # the last weights are a candidate too (sampled mode: also those of a converged or diverged run,
+            # which a diverged step never changed)
+            last_is_candidate = status == "ok" if epoch_mode else status != "failed"
+            if last_is_candidate and step > 0 and step != selection.last_step:
+                validate_epoch(epoch + 1) if epoch_mode else validate_step()
             if valid_log is not None:
                 valid_log.close()
             selection.restore()  # the run's result: the weights of the best validation score
-            message += f"; kept the weights after epoch {selection.epoch} (best validation {selection.metric})"
+            kept = f"epoch {selection.epoch}" if epoch_mode else f"step {selection.step}"
+            message += f"; kept the weights after {kept} (best validation {selection.metric})"
         wall_s = time.perf_counter() - start
         fast_path = fast_path_status(agent)  # a compiled step may have fallen back to eager meanwhile
         result = TrainResult(
@@ -603,8 +643,9 @@ def train(
             final=final,
             num_parameters=agent.num_parameters(),
             fast_path=fast_path,
-            epochs_run=selection.last_epoch if selection is not None else None,
-            best_epoch=selection.epoch if selection is not None else None,
+            epochs_run=selection.last_epoch if epoch_mode else None,
+            best_epoch=selection.epoch if epoch_mode else None,
+            best_step=selection.step if selection is not None and not epoch_mode else None,
             selected=dict(selection.metrics) if selection is not None else {},
             warm_up_epochs=warm_up_epochs if epoch_mode else None,
         )
@@ -753,24 +794,38 @@ def _score_split(agent: agents.Agent, task: Task, batch_size: int = 64) -> dict[
     return score_split(agent, task, batch_size)[0]
 
 
-class _Selection:
-    """Epoch mode: the weights with the best validation score so far (ties: the later epoch)."""
+_SELECTION_CHUNK = 256
+"""Sequences per forward pass when ``select_every`` scores its validation set (memory only: a chunk never
+changes a sequence's outputs)."""
 
-    def __init__(self, agent: agents.Agent) -> None:
+
+def _selection_metric(task: Task, epoch_mode: bool) -> str:
+    """What selection minimises: ``error_rate`` for class outputs; for bit outputs ``bit_errors`` in epoch
+    mode (as it always has) and ``cost_bits`` with ``select_every`` (the NTM paper's measure, which also
+    ranks models on tasks whose targets are random, where bit errors say little: dynamic N-grams)."""
+    if task.spec.output_kind != "bits":
+        return "error_rate"
+    return "bit_errors" if epoch_mode else "cost_bits"
+
+
+class _Selection:
+    """The weights with the best validation score so far (ties: the later check), by epoch or by step."""
+
+    def __init__(self, agent: agents.Agent, metric: str) -> None:
         self.agent = agent
-        self.metric = ""
+        self.metric = metric
         self.best = math.inf
         self.epoch = 0  # 0: the initial weights
+        self.step = 0
         self.last_epoch = 0
         self.last_step = -1
         self.metrics: dict[str, float] = {}
         self.state = copy.deepcopy(agent.state_dict())
 
-    def offer(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
-        self.metric = "error_rate" if "error_rate" in metrics else "bit_errors"
+    def offer(self, epoch: int | None, step: int, metrics: dict[str, float]) -> None:
         self.last_epoch, self.last_step = epoch, step
-        if metrics[self.metric] <= self.best:
-            self.best, self.epoch, self.metrics = metrics[self.metric], epoch, metrics
+        if metrics[self.metric] <= self.best:  # NaN never compares: a NaN score is never kept
+            self.best, self.epoch, self.step, self.metrics = metrics[self.metric], epoch, step, metrics
             self.state = copy.deepcopy(self.agent.state_dict())
 
     def restore(self) -> None:
@@ -793,19 +848,23 @@ def _to_tensors(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch
 
 
 @torch.no_grad()
+def _score_batch(agent: agents.Agent, task: Task, batch: Batch, batch_size: int) -> dict[str, float]:
+    """``task.score`` of the agent's outputs on ``batch``, run in chunks of ``batch_size`` (eval mode)."""
+    agent.eval()
+    try:
+        n = batch.batch_size
+        logits = [agent(_to_tensors(batch[i : i + batch_size], agent.device)[0]) for i in range(0, n, batch_size)]
+        return task.score(torch.cat(logits), batch)
+    finally:
+        agent.train()
+
+
+@torch.no_grad()
 def _validate(
     agent: agents.Agent, task: Task, rng: np.random.Generator, samples: int, batch_size: int
 ) -> dict[str, float]:
     """Score ``samples`` fresh sequences from the full training range, in chunks of ``batch_size``."""
-    agent.eval()
-    try:
-        batch = task.sample(samples, rng)
-        logits = [
-            agent(_to_tensors(batch[i : i + batch_size], agent.device)[0]) for i in range(0, samples, batch_size)
-        ]
-        return task.score(torch.cat(logits), batch)
-    finally:
-        agent.train()
+    return _score_batch(agent, task, task.sample(samples, rng), batch_size)
 
 
 _BATCHING = {
@@ -936,11 +995,11 @@ class _CsvLog:
     """``train.csv`` written row by row, flushed after each, header first."""
 
     def __init__(self, path: Path, metric_keys: list[str], epochs: bool = False, valid: bool = False) -> None:
-        if valid:  # valid.csv: one row per validation of the epoch mode
-            columns = ["epoch", "step", "sequences_seen", "wall_s", *metric_keys]
+        if valid:  # valid.csv: one row per validation (epoch mode, or sampled mode's select_every)
+            columns = ["step", "sequences_seen", "wall_s", *metric_keys]
         else:
             columns = ["step", "sequences_seen", "wall_s", "loss", "grad_norm", *metric_keys, "curriculum_max_length"]
-            columns = ["epoch", *columns] if epochs else columns
+        columns = ["epoch", *columns] if epochs else columns
         self._file = open(path, "w", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=columns, extrasaction="ignore")
         self._writer.writeheader()

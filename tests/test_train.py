@@ -288,6 +288,35 @@ def test_divergence_between_log_rows_is_found_at_the_row_and_never_reaches_the_w
         torch.testing.assert_close(state[key], value, rtol=0, atol=0)  # exactly the weights after step 2
 
 
+def test_select_every_keeps_the_weights_of_the_best_validation_and_leaves_training_alone(tmp_path):
+    """``select_every``: the run's model.pt is the weights at the step of the lowest validation cost, exactly
+    those of the same run stopped there; training (train.csv) is that of the run without selection. The
+    setting (a 4-bit Copy LSTM at lr 0.1) was chosen so that the best check (step 30) is not the last (50)."""
+    settings = dict(task=TASK, agent="lstm", task_kwargs={"bits": 4, "max_length": 5}, agent_kwargs={"hidden_size": 16},
+                    batch_size=8, lr=0.1, log_every=10, compile=False, threads=1, validation_samples=32)  # fmt: skip
+    result = train(TrainConfig(steps=50, select_every=10, **settings), tmp_path / "select", progress=False)
+    checks = pd.read_csv(tmp_path / "select" / "valid.csv")
+    assert checks["step"].tolist() == [10, 20, 30, 40, 50]
+    best = checks.loc[checks["cost_bits"][::-1].idxmin()]  # ties: the later check
+    assert result.best_step == int(best["step"]) and result.best_step < 50
+    assert result.selected["cost_bits"] == pytest.approx(best["cost_bits"]) and result.best_epoch is None
+    assert f"kept the weights after step {result.best_step}" in result.message
+    record = json.loads((tmp_path / "select" / "result.json").read_text())
+    assert record["best_step"] == result.best_step and record["config"]["select_every"] == 10
+
+    stopped = train(TrainConfig(steps=result.best_step, **settings), tmp_path / "stopped", progress=False)
+    last = train(TrainConfig(steps=50, **settings), tmp_path / "last", progress=False)
+    assert stopped.best_step is None and not (tmp_path / "last" / "valid.csv").exists()
+    kept, at_best, at_end = (
+        torch.load(tmp_path / name / "model.pt", weights_only=True)["state_dict"] for name in ("select", "stopped", "last")
+    )
+    for key, value in at_best.items():
+        torch.testing.assert_close(kept[key], value, rtol=0, atol=0)
+    assert any(not torch.equal(kept[key], at_end[key]) for key in kept)
+    without = pd.read_csv(tmp_path / "last" / "train.csv").drop(columns="wall_s")
+    assert pd.read_csv(tmp_path / "select" / "train.csv").drop(columns="wall_s").equals(without)
+
+
 def test_same_length_batches_have_no_padding_and_are_recorded(tmp_path):
     from benchmarks.train import _sample_batch
 
@@ -332,6 +361,8 @@ def test_cli_no_compile_runs_eagerly_and_says_so(tmp_path):
         ({"curriculum": "shrink"}, ValueError, "curriculum must be one of none, grow"),
         ({"lr_halve_epochs": 25}, ValueError, "lr_halve_epochs needs epochs"),
         ({"steps": 2.5}, TypeError, "steps must be an integer"),
+        ({"select_every": 15, "log_every": 10}, ValueError, r"select_every must be a multiple of log_every \(10\), got 15"),
+        ({"select_every": 10, "epochs": 2, "steps": None}, ValueError, "select_every is for the sampled mode"),
     ],
 )
 def test_bad_config_values_name_the_field(overrides, error, match):
