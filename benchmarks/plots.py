@@ -52,7 +52,10 @@ from benchmarks.leaderboard import best_lrs, task_score  # noqa: E402
 from benchmarks.results import read_manifest, read_runs  # noqa: E402
 from memtasks.atomic import atomic_open  # noqa: E402
 
-__all__ = ["BAND", "SMOOTH_POINTS", "cli", "save_figure", "plot_experiment", "plot_generalisation", "plot_learning"]
+__all__ = [
+    "BAND", "SMOOTH_POINTS", "cli", "plot_experiment", "plot_generalisation", "plot_learning", "save_figure",
+    "tight_under_title",
+]
 
 BAND = "sd"
 """seaborn ``errorbar`` of every band: ±1 standard deviation over seeds (stated in each figure)."""
@@ -122,7 +125,7 @@ def _thousands(x: float, _pos: int) -> str:
     return f"{x:g}"
 
 
-def _tight_under_title(fig: plt.Figure) -> None:
+def tight_under_title(fig: plt.Figure) -> None:
     """``tight_layout`` below the suptitle: a fixed band of 0.3 inch is kept for it, so in a tall figure (one row
     per task) the title does not sit on the first row's panel titles."""
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
@@ -217,7 +220,7 @@ def plot_generalisation(runs: pd.DataFrame, manifest: dict[str, Any] | None, pat
     swept = evals.groupby("task")["length"].nunique().max() > 1
     fig.suptitle(f"{name}: generalisation to test lengths ({_BAND_WORDS})" if swept
                  else f"{name}: score at the test length, per agent and seed", fontsize=13)
-    _tight_under_title(fig)
+    tight_under_title(fig)
     return save_figure(fig, path)
 
 
@@ -356,7 +359,7 @@ def plot_learning(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str
         axes[j // cols][j % cols].set_axis_off()
     fig.suptitle(f"{name}: training cost (line = median over seeds, band = their range, where every seed ran "
                  "the same budget; else one line per seed)", fontsize=12)
-    _tight_under_title(fig)
+    tight_under_title(fig)
     return save_figure(fig, path)
 
 
@@ -445,7 +448,7 @@ def plot_grid(runs: pd.DataFrame, manifest: dict[str, Any] | None, path: str | P
         ax.axis("off")
     fig.suptitle("bit errors per sequence over length and " + ", ".join(sorted(set(evals["option"])))
                  + " (mean over seeds; training range outlined)", fontsize=11)  # fmt: skip
-    _tight_under_title(fig)
+    tight_under_title(fig)
     return save_figure(fig, path)
 
 

@@ -26,6 +26,11 @@ step 2 walks a fresh permutation of the training split each epoch instead of sam
 score the ``valid`` split (``valid.csv``) and keep the weights of the best validation epoch, which are the
 run's ``model.pt``.
 
+Selection in the sampled mode (``select_every``): at every ``select_every``-th row, and at the end, score a
+fixed validation set drawn once from the training range (``valid.csv``) and keep the weights of the lowest
+validation cost as ``model.pt``; the budget, the data stream and the training are those of the same run
+without it.
+
 Files written under ``out_dir`` (when given):
 
 - ``train.csv``: one row per log (header written first, rows flushed as they
@@ -36,7 +41,10 @@ Files written under ``out_dir`` (when given):
   ``curriculum_max_length``. ``loss`` is :func:`agents.sequence_loss` (mean BCE
   per scored bit, in nats), ``grad_norm`` the gradient norm before clipping.
 - ``model.pt``: the final weights (never NaN: a diverging step is caught before
-  the update), loadable with :func:`agents.load_checkpoint`.
+  the update), or the selected ones (epoch mode, ``select_every``), loadable with
+  :func:`agents.load_checkpoint`.
+- ``valid.csv``: with selection, one row per validation (``step, sequences_seen, wall_s`` and the metrics;
+  ``epoch`` first in epoch mode).
 - ``result.json``: ``dataclasses.asdict(TrainResult)`` (``fast_path`` and
   ``first_step_s`` among them) plus ``config``, ``batching``, ``device``,
   ``torch_version``, ``resolved`` (the task's and agent's configuration with
@@ -287,7 +295,9 @@ class TrainConfig:
             raise ValueError(f"batch_unit {self.batch_unit!r} needs epochs (epoch mode); it is None")
         if self.select_every is not None:
             if self.epochs is not None:
-                raise ValueError("select_every is for the sampled mode; epoch mode (epochs) already keeps the best epoch")
+                raise ValueError(
+                    "select_every is for the sampled mode; epoch mode (epochs) already keeps the best epoch"
+                )
             if self.select_every % self.log_every:
                 raise ValueError(
                     f"select_every must be a multiple of log_every ({self.log_every}), got {self.select_every}: "
@@ -448,7 +458,9 @@ def train(
         final: dict[str, float] = {}
         selecting = epoch_mode or config.select_every is not None
         selection = _Selection(agent, _selection_metric(task, epoch_mode)) if selecting else None
-        valid_log = _CsvLog(out / "valid.csv", metric_keys, epoch_mode, valid=True) if out is not None and selecting else None
+        valid_log = None
+        if out is not None and selecting:
+            valid_log = _CsvLog(out / "valid.csv", metric_keys, epoch_mode, valid=True)
         if config.select_every is not None:  # fixed once, from its own stream: every check scores the same set
             selection_set = task.sample(config.validation_samples, np.random.default_rng([config.seed, 0, 2]))
 
@@ -655,6 +667,7 @@ def train(
                 "steps": step,
                 "sequences_seen": seen,
                 "train_config": dataclasses.asdict(config),
+                **({"best_step": result.best_step} if result.best_step is not None else {}),  # whose weights these are
             }
             save_checkpoint(out / "model.pt", agent, config.task, config.task_kwargs, extra=extra)
             if epoch_mode:

@@ -120,9 +120,9 @@ def tape_figure(task: Task, batch: Batch, logits: np.ndarray, inside: dict[str, 
         ax.set_ylabel("width")
         fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01)
     fig.suptitle(title, fontsize=10)
-    from benchmarks.plots import _tight_under_title  # matplotlib is imported only where a figure is drawn
+    from benchmarks.plots import tight_under_title  # matplotlib is imported only where a figure is drawn
 
-    _tight_under_title(fig)  # in a tall figure a plain tight_layout puts the title on the first panel
+    tight_under_title(fig)  # in a tall figure a plain tight_layout puts the title on the first panel
     return fig
 
 

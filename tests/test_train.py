@@ -303,12 +303,14 @@ def test_select_every_keeps_the_weights_of_the_best_validation_and_leaves_traini
     assert f"kept the weights after step {result.best_step}" in result.message
     record = json.loads((tmp_path / "select" / "result.json").read_text())
     assert record["best_step"] == result.best_step and record["config"]["select_every"] == 10
+    assert torch.load(tmp_path / "select" / "model.pt", weights_only=True)["extra"]["best_step"] == result.best_step
 
     stopped = train(TrainConfig(steps=result.best_step, **settings), tmp_path / "stopped", progress=False)
     last = train(TrainConfig(steps=50, **settings), tmp_path / "last", progress=False)
     assert stopped.best_step is None and not (tmp_path / "last" / "valid.csv").exists()
     kept, at_best, at_end = (
-        torch.load(tmp_path / name / "model.pt", weights_only=True)["state_dict"] for name in ("select", "stopped", "last")
+        torch.load(tmp_path / name / "model.pt", weights_only=True)["state_dict"]
+        for name in ("select", "stopped", "last")
     )
     for key, value in at_best.items():
         torch.testing.assert_close(kept[key], value, rtol=0, atol=0)
