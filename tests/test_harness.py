@@ -277,6 +277,22 @@ def test_an_eval_csv_from_before_the_split_column_keeps_its_validation_rows(refe
     assert set(evals[evals["length"] > 0]["split"]) == {"test"}
 
 
+def test_select_every_is_recorded_per_cell_and_its_checks_reach_runs_csv(tmp_path: Path) -> None:
+    """``train.select_every`` in an experiment: each cell records the kept step (cell.json, the manifest) and its
+    validation checks become ``valid`` rows of runs.csv, alongside the train and eval rows."""
+    from benchmarks.runner import cli
+
+    out = tmp_path / "select"
+    assert cli([str(TINY), "--out", str(out), "--set", "train.select_every=10", "--no-progress", "--no-plots"]) == 0
+    manifest = json.loads((out / "experiment.json").read_text())
+    for entry in manifest["cells"]:
+        record = json.loads((out / "cells" / entry["cell"] / "cell.json").read_text())
+        assert record["best_step"] in (10, 20) and entry["best_step"] == record["best_step"]
+    runs = read_runs(out)
+    assert set(runs["phase"]) == {"train", "valid", "eval"}
+    assert sorted(runs[runs["phase"] == "valid"]["step"].unique()) == [10, 20]
+
+
 def test_rerun_skips_finished_cells_and_rebuilds_identical_tables(reference: Path) -> None:
     before = (reference / "runs.csv").read_bytes()
     summary = run_experiment(TINY, reference, workers=1, progress=False, plots=False)
