@@ -507,16 +507,21 @@ def train(
                 bar.set_postfix(_postfix(row), refresh=False)
             return scores, bad, bad_message
 
-        def validate_epoch(done: int) -> None:
-            """Epoch mode: score the valid split after ``done`` epochs; keep the weights if they are the best;
-            end the core's warm-up on a plateau (``warm_up_end = "plateau"``)."""
-            nonlocal warm_up_best
-            metrics = _score_split(agent, valid_task)
+        def record_check(metrics: dict[str, float], done: int | None) -> None:
+            """One validation: its row in ``valid.csv`` (the ``epoch`` column in epoch mode only), and the
+            weights offered to the selection."""
             row = {"epoch": done, "step": step, "sequences_seen": seen,
                    "wall_s": round(time.perf_counter() - start, 3), **metrics}  # fmt: skip
             if valid_log is not None:
                 valid_log.write(row)
             selection.offer(done, step, metrics)
+
+        def validate_epoch(done: int) -> None:
+            """Epoch mode: score the valid split after ``done`` epochs; keep the weights if they are the best;
+            end the core's warm-up on a plateau (``warm_up_end = "plateau"``)."""
+            nonlocal warm_up_best
+            metrics = _score_split(agent, valid_task)
+            record_check(metrics, done)
             if config.warm_up_end == "plateau" and agent.core.warming_up():
                 loss = metrics.get("cost_nats", metrics.get("cost_bits", math.nan))
                 if loss >= warm_up_best:  # no longer decreasing: end the warm-up from the next epoch on
@@ -526,12 +531,7 @@ def train(
 
         def validate_step() -> None:
             """Sampled mode with ``select_every``: score the fixed validation set; keep the weights if best."""
-            metrics = _score_batch(agent, task, selection_set, _SELECTION_CHUNK)
-            row = {"step": step, "sequences_seen": seen,
-                   "wall_s": round(time.perf_counter() - start, 3), **metrics}  # fmt: skip
-            if valid_log is not None:
-                valid_log.write(row)
-            selection.offer(None, step, metrics)
+            record_check(_score_batch(agent, task, selection_set, _SELECTION_CHUNK), None)
 
         # -- 2. the training loop: nothing is read back from the device between log rows --------------
         try:
