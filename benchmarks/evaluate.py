@@ -34,7 +34,7 @@ from torch import nn
 
 from agents import load_checkpoint
 from memtasks import make_task
-from memtasks.core import Task, check_int
+from memtasks.core import Batch, Task, check_int
 
 if TYPE_CHECKING:
     from benchmarks.testsets import TestSet
@@ -49,6 +49,7 @@ __all__ = [
     "evaluate_frozen",
     "eval_rng",
     "grid_rng",
+    "score_batch",
     "score_split",
 ]
 
@@ -228,32 +229,40 @@ def evaluate_dataset(agent: nn.Module, make_split: Any, batch_size: int = 64) ->
     return pd.DataFrame(rows, columns=["split", "length", "metric", "value", "samples"])
 
 
-def _score(agent: nn.Module, task: Task, batches, batch_size: int, per_bit: bool = False) -> pd.DataFrame:
-    """Run ``agent`` over ``(length, batch)`` pairs in chunks and score each length's batch once; with
-    ``per_bit`` (bit tasks) add ``bit_accuracy``, the fraction of the batch's scored bits that are right."""
+@torch.no_grad()
+def score_batch(agent: nn.Module, task: Task, batch: Batch, batch_size: int) -> dict[str, float]:
+    """``task.score`` of ``agent``'s outputs on ``batch``, run in chunks of ``batch_size`` sequences in eval mode
+    (the agent's mode is restored); the chunks' logits are scored together, so the result does not depend on
+    ``batch_size``."""
     params = list(agent.parameters())
     device = params[0].device if params else torch.device("cpu")
-    rows = []
     was_training = agent.training
     agent.eval()
     try:
-        for length, batch in batches:
-            samples = batch.batch_size
-            with torch.no_grad():
-                logits = torch.cat(
-                    [
-                        agent(torch.as_tensor(batch.inputs[i : i + batch_size], device=device))
-                        for i in range(0, samples, batch_size)
-                    ]
-                )
-            scores = task.score(logits, batch)
-            if per_bit and task.spec.output_kind == "bits":
-                scored_bits = float(batch.mask.sum()) * task.spec.output_size / samples  # per sequence
-                scores["bit_accuracy"] = 1.0 - scores["bit_errors"] / scored_bits if scored_bits else float("nan")
-            for metric, value in scores.items():
-                rows.append({"length": length, "metric": metric, "value": float(value), "samples": samples})
+        samples = batch.batch_size
+        logits = torch.cat(
+            [
+                agent(torch.as_tensor(batch.inputs[i : i + batch_size], device=device))
+                for i in range(0, samples, batch_size)
+            ]
+        )
+        return task.score(logits, batch)
     finally:
         agent.train(was_training)
+
+
+def _score(agent: nn.Module, task: Task, batches, batch_size: int, per_bit: bool = False) -> pd.DataFrame:
+    """:func:`score_batch` of each ``(length, batch)`` pair, as rows; with ``per_bit`` (bit tasks) add
+    ``bit_accuracy``, the fraction of the batch's scored bits that are right."""
+    rows = []
+    for length, batch in batches:
+        samples = batch.batch_size
+        scores = score_batch(agent, task, batch, batch_size)
+        if per_bit and task.spec.output_kind == "bits":
+            scored_bits = float(batch.mask.sum()) * task.spec.output_size / samples  # per sequence
+            scores["bit_accuracy"] = 1.0 - scores["bit_errors"] / scored_bits if scored_bits else float("nan")
+        for metric, value in scores.items():
+            rows.append({"length": length, "metric": metric, "value": float(value), "samples": samples})
     return pd.DataFrame(rows, columns=["length", "metric", "value", "samples"])
 
 

@@ -87,7 +87,7 @@ from tqdm.auto import tqdm
 import agents
 from agents import enable_fast_path, fast_path_status, make_agent, resolve_device, save_checkpoint, sequence_loss
 from agents.optim import OPTIMIZERS, make_optimizer
-from benchmarks.evaluate import score_split
+from benchmarks.evaluate import score_batch, score_split
 from benchmarks.provenance import environment, resolved_task_kwargs
 from memtasks import make_task
 from memtasks.atomic import write_text_atomic
@@ -531,7 +531,7 @@ def train(
 
         def validate_step() -> None:
             """Sampled mode with ``select_every``: score the fixed validation set; keep the weights if best."""
-            record_check(_score_batch(agent, task, selection_set, _SELECTION_CHUNK), None)
+            record_check(score_batch(agent, task, selection_set, _SELECTION_CHUNK), None)
 
         # -- 2. the training loop: nothing is read back from the device between log rows --------------
         try:
@@ -861,23 +861,11 @@ def _to_tensors(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch
 
 
 @torch.no_grad()
-def _score_batch(agent: agents.Agent, task: Task, batch: Batch, batch_size: int) -> dict[str, float]:
-    """``task.score`` of the agent's outputs on ``batch``, run in chunks of ``batch_size`` (eval mode)."""
-    agent.eval()
-    try:
-        n = batch.batch_size
-        logits = [agent(_to_tensors(batch[i : i + batch_size], agent.device)[0]) for i in range(0, n, batch_size)]
-        return task.score(torch.cat(logits), batch)
-    finally:
-        agent.train()
-
-
-@torch.no_grad()
 def _validate(
     agent: agents.Agent, task: Task, rng: np.random.Generator, samples: int, batch_size: int
 ) -> dict[str, float]:
     """Score ``samples`` fresh sequences from the full training range, in chunks of ``batch_size``."""
-    return _score_batch(agent, task, task.sample(samples, rng), batch_size)
+    return score_batch(agent, task, task.sample(samples, rng), batch_size)
 
 
 _BATCHING = {
