@@ -189,3 +189,33 @@ def test_probes_beyond_the_comparison_are_linked_by_their_readme_title(tmp_path)
     (probe / "README.md").write_text("# More budget (a probe)\n\ntext\n")
     text, _ = task_section(claim, root, tmp_path)
     assert f"- [More budget (a probe)]({claim.probes[0]}/README.md)" in text
+
+
+@pytest.mark.parametrize("above, verdict", [(1.9, "reproduced"), (2.1, "not reproduced")])
+def test_dynamic_ngrams_check_is_against_the_optimal_cost_of_the_test_sequences(tmp_path, above, verdict):
+    # the limit is the Bayes-optimal cost of the very sequences the agents were scored on, plus 2: 16 sequences
+    # (the claim is checked at length 200) have a mean optimal cost far from the learning curves' 1,024-sequence estimate
+    from benchmarks.evaluate import eval_rng
+    from benchmarks.plots import _optimal_cost
+    from memtasks import make_task
+
+    claim = next(c for c in CLAIMS if c.folder == "dynamic_ngrams")
+    kwargs = {"order": 3, "min_length": 200, "max_length": 200}
+    task = make_task("memtasks/DynamicNGrams-v0", **kwargs)
+    optimal = task.optimal_score(task.sample(16, eval_rng(7, 200), length=200))["cost_bits"]
+    cells = [{"task": "memtasks/DynamicNGrams-v0", "agent": "ntm", "lr": 1e-3, "seed": s, "task_kwargs": kwargs,
+              "eval": {"lengths": [200], "samples": 16, "seed": 7}, "train": {"steps": 10, "batch_size": 4}}
+             for s in range(3)]  # fmt: skip
+    estimate = _optimal_cost("memtasks/DynamicNGrams-v0", {"cells": cells})[0]
+    assert abs(estimate - optimal) > 0.5  # so a check against the estimate would give another verdict
+    folder = tmp_path / "dynamic_ngrams"
+    folder.mkdir()
+    base = {"experiment": "dynamic_ngrams", "task": "memtasks/DynamicNGrams-v0", "agent": "ntm", "lr": 1e-3,
+            "phase": "eval", "metric": "cost_bits", "step": 10, "sequences_seen": 40, "wall_s": 1.0}
+    rows = [{**base, "seed": s, "split": split, "length": length, "value": optimal + above}
+            for s in range(3) for split, length in (("valid", -1), ("test", 200))]  # fmt: skip
+    pd.DataFrame(rows).reindex(columns=list(RUNS_COLUMNS)).to_csv(folder / "runs.csv", index=False)
+    (folder / "experiment.json").write_text(json.dumps({"cells": cells, "tasks": {}, "eval": cells[0]["eval"]}))
+    text, got = task_section(claim, tmp_path)
+    assert got == verdict, text
+    assert f"check limit {optimal + 2:.1f}" in text
