@@ -223,7 +223,8 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
     if claim.beside:
         lines += _beside_line(claim, runs, chosen, medians)
     if optimal is not None:
-        lines += [f"Bayes-optimal cost: {optimal[0]:.1f} bits per sequence, on {optimal[1]}; check limit {limit:.1f}.", ""]
+        lines += [f"Bayes-optimal cost: {optimal[0]:.1f} bits per sequence, on {optimal[1]}; "
+                  f"check limit {limit:.1f}.", ""]
     if best is not None:
         lines += [f"**Verdict: {verdict}.** NTM variant `{best}` (one of {len(ntms)}, {why}): median {_fmt(ntms[best])} at length "
                   f"{claim.check_length} (limit {_fmt(limit) if limit is not None else '-'})"

@@ -327,7 +327,8 @@ def cli(argv: list[str] | None = None) -> int:
         trusted_s, trusted_isa = done.stdout.split()
         rows = []  # (cache, run): each twice, the runs alternating, as two runs of one command differ by seconds
         for repeat in (1, 2):
-            for label, name, base in (("empty", "compile_cold", env), ("empty, probe skipped", "compile_trusted", trusted)):
+            for label, name, base in (("empty", "compile_cold", env),
+                                      ("empty, probe skipped", "compile_trusted", trusted)):
                 fresh = {**base, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="memtasks-inductor-empty-")}
                 rows.append((label, _train(f"{name}_{repeat}", SPEED, out, fresh, drop_weights=True), base))
             if repeat == 1:  # the probed cache is used once: a second run would find the first run's graphs

@@ -193,8 +193,9 @@ def test_probes_beyond_the_comparison_are_linked_by_their_readme_title(tmp_path)
 
 @pytest.mark.parametrize("above, verdict", [(1.9, "reproduced"), (2.1, "not reproduced")])
 def test_dynamic_ngrams_check_is_against_the_optimal_cost_of_the_test_sequences(tmp_path, above, verdict):
-    # the limit is the Bayes-optimal cost of the very sequences the agents were scored on, plus 2: 16 sequences
-    # (the claim is checked at length 200) have a mean optimal cost far from the learning curves' 1,024-sequence estimate
+    # the limit is the Bayes-optimal cost of the very sequences the agents were scored on, plus 2: 16 test
+    # sequences (of length 200, where the claim is checked) have a mean optimal cost far from the learning
+    # curves' 1,024-sequence estimate
     from benchmarks.evaluate import eval_rng
     from benchmarks.plots import _optimal_cost
     from memtasks import make_task
