@@ -41,13 +41,14 @@ def main() -> None:
                 print(f"{folder}: {cell['cell']}: no model.pt here, skipped", flush=True)
                 continue
             setup = cell["eval"]
-            for mode in ("ordered", "sample"):
-                agent, task_id, task_kwargs = load_checkpoint(path, device="cpu")
+            agent, task_id, task_kwargs = load_checkpoint(path, device="cpu")
+            task = make_task(task_id, **task_kwargs)
+            stored = pd.read_csv(path.parent / "eval.csv")
+            stored = stored[(stored["metric"] == metric) & (stored["split"] == "test")]
+            for mode in ("ordered", "sample"):  # the mode is read at every forward call: one agent serves both
                 agent.core.randomized_eval = mode
-                frame = evaluate(agent, make_task(task_id, **task_kwargs), setup["lengths"], setup["samples"],
-                                 setup["seed"], batch_size=setup["batch_size"])
-                stored = pd.read_csv(path.parent / "eval.csv")
-                stored = stored[(stored["metric"] == metric) & (stored["split"] == "test")]
+                frame = evaluate(agent, task, setup["lengths"], setup["samples"], setup["seed"],
+                                 batch_size=setup["batch_size"])
                 for _, r in frame[frame["metric"] == metric].iterrows():
                     reported = stored[stored["length"] == r["length"]]["value"]
                     rows.append({"task": folder, "lr": cell["lr"], "seed": cell["seed"], "mode": mode,
@@ -57,7 +58,8 @@ def main() -> None:
     data = pd.DataFrame(rows)
     data.to_csv(HERE / "scores.csv", index=False)
     ordered = data[data["mode"] == "ordered"]
-    print("largest |ordered - eval.csv| over all cells and lengths:", (ordered["value"] - ordered["reported"]).abs().max())
+    largest = (ordered["value"] - ordered["reported"]).abs().max()
+    print("largest |ordered - eval.csv| over all cells and lengths:", largest)
     table = []
     for (folder, lr, length), part in data.groupby(["task", "lr", "length"], sort=False):
         by = {m: part[part["mode"] == m].sort_values("seed")["value"].tolist() for m in ("ordered", "sample")}
