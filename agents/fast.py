@@ -40,6 +40,10 @@ step is re-run eagerly, one ``RuntimeWarning`` names the reason, and the core
 stays eager for the rest of the process. A genuine error of the model raises
 from the eager re-run as it would without the fast path.
 
+Inductor runs with a few settings of its own changed (:data:`INDUCTOR_OPTIONS`: the CPU's reported
+instruction sets trusted instead of probed, no per-call size checks in the generated code, pooled buffers),
+worth about a tenth of a run's time on the NTM, cold or warm (``results/speed/``, part 6).
+
 Compiled graphs are cached on disk by inductor (its FX-graph and AOTAutograd
 caches, on by default, under ``TORCHINDUCTOR_CACHE_DIR``), so the cells of an
 experiment, and later runs, that build the same core skip most of the compile
@@ -48,13 +52,14 @@ experiment, and later runs, that build the same core skip most of the compile
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-__all__ = ["FAST_PATHS", "CompiledStep", "enable_fast_path", "fast_path_status"]
+__all__ = ["FAST_PATHS", "INDUCTOR_OPTIONS", "CompiledStep", "enable_fast_path", "fast_path_status"]
 
 FAST_PATHS = ("step", "none")
 """The values a core's ``fast_path`` attribute may take."""
@@ -87,12 +92,28 @@ class CompiledStep:
         self.fallback: str | None = None
         self.compiled: Callable[..., Any] | None = None
         self.compiled_steps: Callable[..., Any] | None = None
+        # the default compile trusts the CPU's reported instruction sets; a failure compiles once more with
+        # inductor's probe of them (INDUCTOR_OPTIONS) before the step goes eager
+        self._compile_fn = compile_fn
+        self._may_probe = compile_fn is None and "cpp.vec_isa_ok" in _options(probe_isa=False)
+        self._build(compile_fn or _compile)
+
+    def _build(self, compile_fn: Callable[..., Any]) -> None:
         try:
-            self.compiled = (compile_fn or _compile)(eager)
-            if unroll > 1:
-                self.compiled_steps = (compile_fn or _compile)(self._steps)
+            self.compiled = compile_fn(self.eager)
+            if self.unroll > 1:
+                self.compiled_steps = compile_fn(self._steps)
         except Exception as exc:  # e.g. a Python version torch.compile does not support
             self._give_up(exc)
+
+    def _retry_with_probe(self) -> bool:
+        """After a failed compile with the trusted instruction sets: compile with inductor's probe instead.
+        ``True`` if that was done (once per step), ``False`` if it does not apply."""
+        if not self._may_probe:
+            return False
+        self._may_probe = False
+        self._build(lambda step: _compile(step, probe_isa=True))
+        return self.compiled is not None
 
     def _steps(self, frames: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         """``K`` eager steps: time-major frames ``(K, B, D)`` -> outputs ``(B, K, out)`` and the last state."""
@@ -114,6 +135,7 @@ class CompiledStep:
         if pad:  # zero frames after the end: a causal core's outputs up to T do not see them
             frames = torch.cat([frames, frames.new_zeros(pad, *frames.shape[1:])])  # (T + pad, B, D)
         frames = frames.contiguous()  # every chunk then has the same strides, whatever T: one graph
+        initial = state
         try:
             ys = []
             state = _requiring_grad(state)
@@ -121,6 +143,8 @@ class CompiledStep:
                 y, state = self.compiled_steps(frames[t : t + K], state)  # (B, K, out)
                 ys.append(y)
         except Exception as exc:
+            if self._retry_with_probe():
+                return self.run(x, initial)
             self._give_up(exc)
             return None
         return torch.cat(ys, dim=1)[:, :T]  # (B, T, out)
@@ -130,6 +154,8 @@ class CompiledStep:
             try:
                 return self.compiled(x, _requiring_grad(state))
             except Exception as exc:
+                if self._retry_with_probe():
+                    return self(x, state)
                 self._give_up(exc)  # then the eager re-run raises if the model itself is at fault
         return self.eager(x, state)
 
@@ -160,8 +186,41 @@ def _requiring_grad(state: Any) -> Any:
     return state
 
 
-def _compile(step: Callable[..., Any]) -> Callable[..., Any]:
-    return torch.compile(step, dynamic=None)  # static first, a dimension made dynamic once it changes
+INDUCTOR_OPTIONS: dict[str, Any] = {
+    "cpp.vec_isa_ok": True,
+    "size_asserts": False,
+    "memory_planning": True,
+}
+"""Inductor settings of the fast path that differ from inductor's defaults (``torch.compile``'s ``options``;
+each measured, cold and warm, in ``results/speed/``, part 6). Edit the dict before the first compile to change
+them; empty, the fast path compiles with inductor's defaults.
+
+- ``cpp.vec_isa_ok``: use the vector instruction sets the CPU reports instead of inductor's probe, which builds
+  and loads a small library per candidate set before the first compile in a fresh cache (about 5 s of a first
+  run). If a compile with the trusted set fails, :class:`CompiledStep` compiles again with the probe before
+  giving up. Not applied where the user set inductor's own ``TORCHINDUCTOR_VEC_ISA_OK``.
+- ``size_asserts``: the generated code re-checks the size and stride of buffers at every call (dynamo's guards
+  already check the graph's inputs).
+- ``memory_planning``: the graph's intermediate buffers come from one pooled allocation per call instead of one
+  allocation each.
+
+A step of a memory model is a few hundred small buffers, so the last two are per-call overhead, not arithmetic;
+the logits and gradients are the same (tested against eager for every core)."""
+
+
+def _compile(step: Callable[..., Any], probe_isa: bool = False) -> Callable[..., Any]:
+    """``torch.compile`` of ``step`` with :data:`INDUCTOR_OPTIONS`: static shapes first, a dimension made
+    dynamic once it changes. ``probe_isa``: leave the instruction set to inductor's probe."""
+    return torch.compile(step, dynamic=None, options=_options(probe_isa) or None)
+
+
+def _options(probe_isa: bool) -> dict[str, Any]:
+    """:data:`INDUCTOR_OPTIONS`, without the trusted instruction sets where the probe is asked for or the user
+    set ``TORCHINDUCTOR_VEC_ISA_OK``."""
+    options = dict(INDUCTOR_OPTIONS)
+    if probe_isa or os.environ.get("TORCHINDUCTOR_VEC_ISA_OK") is not None:
+        options.pop("cpp.vec_isa_ok", None)
+    return options
 
 
 def enable_fast_path(module: nn.Module, compile_fn: Callable[..., Any] | None = None, unroll: int = 1) -> str:
@@ -169,7 +228,8 @@ def enable_fast_path(module: nn.Module, compile_fn: Callable[..., Any] | None = 
 
     Args:
         module: An agent (its ``core`` is used) or a core.
-        compile_fn: Replaces ``torch.compile(step, dynamic=None)`` (tests use it to simulate a failure).
+        compile_fn: Replaces the default ``torch.compile(step, dynamic=None, options=INDUCTOR_OPTIONS)`` (tests
+            use it to simulate a failure).
         unroll: Time steps per compiled graph (>= 1) for a step-wise core; see the module docstring.
 
     Returns:

@@ -33,14 +33,15 @@ in the report), one run at a time, on Copy-v0 (8 bits, lengths 1-20):
    1, 2, until 0.1 bit errors) with the K of the best warm speed, scored the same way, to check that it learns
    like one step per graph.
 
-6. ``compile``: where the cold start's compile time goes. In a fresh inductor cache, first only inductor's
-   probe of the CPU's vector instruction sets (``torch._inductor.cpu_vec_isa.pick_vec_isa()``, which builds and
-   loads a small test library per candidate set and caches them in that folder) is timed in a subprocess of its
-   own; then part 1's fast-path command runs with that cache (probe results present, no compiled graph), beside
-   part 1's command with a cache of its own that is entirely empty. The difference of the two first steps is
-   what the one-time probe costs a run on a machine whose cache is empty. Also part 1's command in an empty
-   cache with ``TORCHINDUCTOR_VEC_ISA_OK=1`` (inductor's own setting: trust the instruction sets the CPU
-   reports, build no probe), the empty-cache runs each twice.
+6. ``compile``: what the fast path's inductor settings (:data:`agents.fast.INDUCTOR_OPTIONS`) change, cold and
+   warm. First inductor's probe of the CPU's vector instruction sets alone
+   (``torch._inductor.cpu_vec_isa.pick_vec_isa()``, which builds and loads a small test library per candidate
+   set), timed in a subprocess with an empty cache, with and without the reported sets trusted. Then part 1's
+   fast-path command with ``INDUCTOR_OPTIONS`` as shipped, with inductor's defaults (the dict emptied: what the
+   fast path compiled with before 2026-12-05), and with each option alone taken back to inductor's default;
+   each in an empty cache of its own and then again warm (the probe only cold: warm, the probe's results are
+   cached). The options are set by running ``memtasks.cli.main`` under ``python -c`` with the dict replaced;
+   the shipped and default runs are made twice, alternating, as two runs of one command differ by seconds.
 
 The runs' ``result.json`` and ``train.csv`` go under ``OUT/runs/<name>/``; the
 checkpoints of the ``converge`` runs stay (about 250 KB each, they back the convergence claims), the others are
@@ -67,6 +68,7 @@ from typing import Any
 
 import torch
 
+from agents.fast import INDUCTOR_OPTIONS
 from benchmarks.evaluate import evaluate_checkpoint
 from benchmarks.provenance import cpu_name
 
@@ -80,23 +82,47 @@ ISA_PROBE = (
     "isa = cpu_vec_isa.pick_vec_isa()\n"
     "print(time.perf_counter() - start, type(isa).__name__)\n"
 )
+WITH_OPTIONS = (
+    "import json, sys\n"
+    "import agents.fast\n"
+    "agents.fast.INDUCTOR_OPTIONS.clear()\n"
+    "agents.fast.INDUCTOR_OPTIONS.update(json.loads(sys.argv[1]))\n"
+    "from memtasks.cli import main\n"
+    "sys.exit(main(sys.argv[2:]))\n"
+)
+"""Part 6: ``memtasks`` with the fast path's inductor options replaced by the JSON of its first argument."""
 BASE = ["memtasks", "train", "--task", "memtasks/Copy-v0", "--no-progress"]
 SPEED = "--seed 0 --batch-size 32 --steps 1500 --threads 1".split()
 """Part 1's timed command (after BASE and the NTM); parts 5 and 6 time variants of it."""
 TEST_LENGTHS = [1, 5, 10, 15, 20]
 
 
-def _train(name: str, args: list[str], out: Path, env: dict[str, str], drop_weights: bool = False) -> dict[str, Any]:
+def _train(
+    name: str,
+    args: list[str],
+    out: Path,
+    env: dict[str, str],
+    drop_weights: bool = False,
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Run ``memtasks train`` with ``args`` into ``out/runs/name``; return its result.json and command.
-    ``drop_weights``: delete the run's checkpoint (timing runs make no claim on their weights)."""
+    ``drop_weights``: delete the run's checkpoint (timing runs make no claim on their weights). ``options``:
+    the fast path's inductor options for this run (:data:`WITH_OPTIONS`)."""
     run_dir = out / "runs" / name
     command = BASE + ([] if "--agent" in args else ["--agent", "ntm"]) + args + ["--out", str(run_dir)]
-    print("$ " + shlex.join(command), file=sys.stderr, flush=True)
+    shown = shlex.join(command)
+    if options is not None:
+        options_json = json.dumps(options, sort_keys=True)
+        command = [sys.executable, "-c", WITH_OPTIONS, options_json] + command[1:]
+        shown = f"python -c <WITH_OPTIONS of benchmarks/speed_report.py> {shlex.quote(options_json)} " + shlex.join(
+            command[4:]
+        )
+    print("$ " + shown, file=sys.stderr, flush=True)
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode not in (0, 1):
-        raise RuntimeError(f"{shlex.join(command)} exited with {done.returncode}: {done.stderr.strip()[-500:]}")
+        raise RuntimeError(f"{shown} exited with {done.returncode}: {done.stderr.strip()[-500:]}")
     record = json.loads((run_dir / "result.json").read_text())
-    record["command"] = shlex.join(command)
+    record["command"] = shown
     if drop_weights:
         (run_dir / "model.pt").unlink(missing_ok=True)
     return record
@@ -108,6 +134,17 @@ def _score(record: dict[str, Any], out: Path, name: str) -> float:
     frame = evaluate_checkpoint(path, TEST_LENGTHS, samples=256, seed=1234, device="cpu")
     path.unlink()
     return float(frame[frame["metric"] == "bit_errors"]["value"].mean())
+
+
+def _probe(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """Seconds and the instruction set picked by :data:`ISA_PROBE` run as ``command``."""
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    seconds, isa = done.stdout.split()
+    return float(seconds), isa
+
+
+def _options_text(options: dict[str, Any]) -> str:
+    return ", ".join(f"`{key} = {value}`" for key, value in options.items())
 
 
 def _rate(record: dict[str, Any]) -> float:
@@ -317,40 +354,54 @@ def cli(argv: list[str] | None = None) -> int:
         sections["unroll"], lines = lines + footer, []
 
     if "compile" in parts:
-        probed = {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="memtasks-inductor-probed-")}
         probe = [sys.executable, "-c", ISA_PROBE]
-        done = subprocess.run(probe, env=probed, capture_output=True, text=True, check=True)
-        probe_s, isa_name = done.stdout.split()
-        trusted = {**env, "TORCHINDUCTOR_VEC_ISA_OK": "1"}
-        done = subprocess.run(probe, env={**trusted, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp()},
-                              capture_output=True, text=True, check=True)
-        trusted_s, trusted_isa = done.stdout.split()
-        rows = []  # (cache, run): each twice, the runs alternating, as two runs of one command differ by seconds
+        probe_s, isa_name = _probe(probe, {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp()})
+        trusted_s, trusted_isa = _probe(probe, {**env, "TORCHINDUCTOR_VEC_ISA_OK": "1",
+                                                "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp()})
+        shipped = dict(INDUCTOR_OPTIONS)
+        variants = [  # (label, options, runs): each run is a cold then a warm run in a cache of its own
+            ("as shipped", shipped, 2),
+            ("inductor's defaults", {}, 2),
+            ("instruction sets probed", {k: v for k, v in shipped.items() if k != "cpp.vec_isa_ok"}, 1),
+            ("size_asserts on", {**shipped, "size_asserts": True}, 1),
+            ("memory_planning off", {**shipped, "memory_planning": False}, 1),
+        ]
+        rows = []  # (label, options, cold record, warm record or None)
         for repeat in (1, 2):
-            for label, name, base in (("empty", "compile_cold", env),
-                                      ("empty, probe skipped", "compile_trusted", trusted)):
-                fresh = {**base, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="memtasks-inductor-empty-")}
-                rows.append((label, _train(f"{name}_{repeat}", SPEED, out, fresh, drop_weights=True), base))
-            if repeat == 1:  # the probed cache is used once: a second run would find the first run's graphs
-                rows.append(("instruction-set probe only", _train("compile_isa_probed", SPEED, out, probed,
-                                                                  drop_weights=True), env))
+            for index, (label, options, runs) in enumerate(variants):
+                if repeat > runs:
+                    continue
+                fresh = {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="memtasks-inductor-empty-")}
+                name = f"compile_{index}_{repeat}"
+                cold = _train(f"{name}_cold", SPEED, out, fresh, drop_weights=True, options=options)
+                warm = None
+                if label != "instruction sets probed":  # warm, the probe's results are in the cache: no probe
+                    warm = _train(f"{name}_warm", SPEED, out, fresh, drop_weights=True, options=options)
+                rows.append((label, options, cold, warm))
         lines += [
-            "## 6. Where the cold start goes: the CPU instruction-set probe, NTM, batch 32, 1500 steps, 1 thread",
+            "## 6. The fast path's inductor settings, cold and warm: NTM, batch 32, 1500 steps, 1 thread",
             "",
             f"Inductor's probe of the vector instruction sets alone, in an empty cache (picked: `{isa_name}`): "
-            f"{float(probe_s):.1f} s. It builds and loads a small library per candidate set; with "
-            f"`TORCHINDUCTOR_VEC_ISA_OK=1` (an inductor setting: trust the instruction sets the CPU reports, build "
-            f"nothing) it takes {float(trusted_s):.1f} s and picks `{trusted_isa}`. Part 1's fast-path command with "
-            "an entirely empty cache, with that setting in an empty cache (probe skipped), and with a cache "
-            "holding only the probe's results; the first two twice (the same command's runs differ by seconds):",
+            f"{probe_s:.1f} s; with the sets the CPU reports trusted (`TORCHINDUCTOR_VEC_ISA_OK=1`, the same as "
+            f"`cpp.vec_isa_ok` of `INDUCTOR_OPTIONS`) {trusted_s:.1f} s, picking `{trusted_isa}`. Part 1's command "
+            f"with `agents.fast.INDUCTOR_OPTIONS` as shipped ({_options_text(shipped)}), emptied (inductor's "
+            "defaults) and with one option at inductor's default; each in an empty cache, then warm:",
             "",
-            "| inductor cache | seq/s end to end | first step s (compile) | wall s |",
-            "|---|---:|---:|---:|",
-            *[f"| {label} | {_rate(r):,.0f} | {r['first_step_s']:.1f} | {r['wall_s']:.1f} |" for label, r, _ in rows],
+            "| inductor settings | cold: seq/s end to end | cold: first step s | cold: wall s | warm: seq/s end to end "
+            "| warm: first step s | warm: wall s | final loss (train) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for label, _, cold, warm in rows:
+            warm_cells = (f"{_rate(warm):,.0f} | {warm['first_step_s']:.1f} | {warm['wall_s']:.1f}" if warm
+                          else "- | - | -")
+            lines.append(f"| {label} | {_rate(cold):,.0f} | {cold['first_step_s']:.1f} | {cold['wall_s']:.1f} | "
+                         f"{warm_cells} | {cold['final']['loss']:.4g} |")
+        lines += [
             "",
             f"- probe: `{sys.executable} -c <pick_vec_isa() timed>` in an empty TORCHINDUCTOR_CACHE_DIR, without and "
             "with `TORCHINDUCTOR_VEC_ISA_OK=1`",
-            *[f"- `{'TORCHINDUCTOR_VEC_ISA_OK=1 ' if base is trusted else ''}{r['command']}`" for _, r, base in rows],
+            *[f"- {label}, {kind}: `{r['command']}`" for label, _, cold, warm in rows
+              for kind, r in (("cold", cold), ("warm", warm)) if r is not None],
             "",
         ]
         sections["compile"], lines = lines + footer, []

@@ -8,9 +8,11 @@ Each agent runs on a bits->bits spec (Copy) and a tokens->classes spec.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import numpy as np
+
 import pytest
 import torch
 
@@ -180,6 +182,7 @@ def test_fast_path_compiles_twice_at_most_when_the_batch_size_varies(monkeypatch
             graphs.append(len(example_inputs))
             return graph_module.forward
 
+        kwargs.pop("options", None)  # inductor's settings; this backend takes none
         return real_compile(fn, **{**kwargs, "backend": backend})
 
     monkeypatch.setattr(torch, "compile", counting_compile)
@@ -254,6 +257,72 @@ def test_fast_path_falls_back_to_eager_with_one_warning() -> None:
     with pytest.warns(RuntimeWarning):
         agents.enable_fast_path(other, compile_fn=refusing_compile)
     assert agents.fast_path_status(other).startswith("eager (compile failed")
+
+
+def test_fast_path_compiles_with_its_inductor_options(monkeypatch) -> None:
+    """The default compile passes INDUCTOR_OPTIONS; the trusted instruction sets are left out where the user
+    set inductor's own TORCHINDUCTOR_VEC_ISA_OK."""
+    from agents.fast import INDUCTOR_OPTIONS
+
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: seen.append(kwargs) or fn)
+    spec, _ = bits_case()
+    monkeypatch.delenv("TORCHINDUCTOR_VEC_ISA_OK", raising=False)
+    agents.enable_fast_path(build("ntm", spec))
+    assert seen[-1]["options"] == INDUCTOR_OPTIONS and seen[-1]["options"]["cpp.vec_isa_ok"] is True
+    monkeypatch.setenv("TORCHINDUCTOR_VEC_ISA_OK", "1")
+    agents.enable_fast_path(build("ntm", spec))
+    assert "cpp.vec_isa_ok" not in seen[-1]["options"]
+    assert seen[-1]["options"]["size_asserts"] is False
+
+
+def test_a_failed_compile_with_the_trusted_instruction_sets_retries_with_the_probe(monkeypatch) -> None:
+    """A compile that fails with the CPU's reported instruction sets trusted is compiled once more with inductor's
+    probe (simulated: only the probed compile works); no warning, the step stays compiled. A second failure, or
+    a failure where nothing was trusted, goes eager as before."""
+    import agents.fast as fast_module
+
+    calls = []
+
+    def compile_probe_only(step, probe_isa=False):
+        calls.append(probe_isa)
+
+        def compiled(*args):
+            if not probe_isa:
+                raise RuntimeError("the compiler cannot build AVX512 code")
+            return step(*args)
+
+        return compiled
+
+    monkeypatch.delenv("TORCHINDUCTOR_VEC_ISA_OK", raising=False)
+    monkeypatch.setattr(fast_module, "_compile", compile_probe_only)
+    spec, inputs = bits_case()
+    eager, agent = build("ntm", spec).train(), build("ntm", spec).train()
+    fast_module._warned = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        agents.enable_fast_path(agent)
+        logits = agent(inputs)
+    assert calls == [False, True] and agents.fast_path_status(agent) == "compiled step"
+    torch.testing.assert_close(logits, eager(inputs), atol=0.0, rtol=0.0)
+
+    monkeypatch.setattr(fast_module, "_compile", lambda step, probe_isa=False: compile_probe_only(step))
+    other = build("ntm", spec).train()
+    fast_module._warned = False
+    with pytest.warns(RuntimeWarning):
+        agents.enable_fast_path(other)
+        other(inputs)
+    assert agents.fast_path_status(other).startswith("eager (compile failed: RuntimeError")
+
+    calls.clear()
+    monkeypatch.setattr(fast_module, "_compile", compile_probe_only)
+    monkeypatch.setenv("TORCHINDUCTOR_VEC_ISA_OK", "1")  # the user's choice: nothing trusted by us, no retry
+    third = build("ntm", spec).train()
+    fast_module._warned = False
+    with pytest.warns(RuntimeWarning):
+        agents.enable_fast_path(third)
+        third(inputs)
+    assert calls == [False] and agents.fast_path_status(third).startswith("eager (compile failed")
 
 
 def test_a_model_error_is_not_hidden_by_the_fallback() -> None:
