@@ -174,7 +174,9 @@ def cli(argv: list[str] | None = None) -> int:
         "validation included. Runs one at a time; each run's result.json and train.csv are in `runs/`. The NTM "
         "trains with the copy preset of `benchmarks/presets.py` as it was on each part's date: since 2026-12-05 "
         "(commit 02032d4) it includes `sharpen_grad_clip = 0.1`; parts dated earlier ran without it (so part 4's "
-        "'same' column, which quotes part 3's runs of its own date, no longer matches part 3 below).",
+        "'same' column, which quotes part 3's runs of its own date, no longer matches part 3 below). Since "
+        "2026-12-05 (commit c177419) the fast path compiles with `agents.fast.INDUCTOR_OPTIONS` (part 6); parts 4 "
+        "and 5 ran before, with inductor's defaults.",
         "",
     ]
 
