@@ -102,6 +102,7 @@ CLAIMS: tuple[Claim, ...] = (
           "131-132, NTM 133-134, LSTM 137 bits).", "cost_bits", 200, None,
           "NTM median seed: cost at most the Bayes-optimal cost + 2 bits per sequence", 200, None,
           above_optimal=2.0, probes=("ntm_paper/dynamic_ngrams_192k", "ntm_paper/dynamic_ngrams_192k_decay",
+                                     "ntm_paper/dynamic_ngrams_ablation",
                                      "ntm_paper/transformer_randomized_eval"),
           differs="None in size: the LSTM-controller NTM and the feed-forward NTM (controller 100, one head each) "
           "and the LSTM (3 x 128) are the paper's. The budget is 24k sequences per cell, half the other tasks': "
