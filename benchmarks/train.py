@@ -860,7 +860,6 @@ def _to_tensors(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch
     )
 
 
-@torch.no_grad()
 def _validate(
     agent: agents.Agent, task: Task, rng: np.random.Generator, samples: int, batch_size: int
 ) -> dict[str, float]:
