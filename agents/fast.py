@@ -95,7 +95,6 @@ class CompiledStep:
         self.compiled_steps: Callable[..., Any] | None = None
         # the default compile trusts the CPU's reported instruction sets; a failure compiles once more with
         # inductor's probe of them (INDUCTOR_OPTIONS) before the step goes eager
-        self._compile_fn = compile_fn
         self._may_probe = compile_fn is None and "cpp.vec_isa_ok" in _options(probe_isa=False)
         self._build(compile_fn or _compile)
 
@@ -197,8 +196,8 @@ each measured, cold and warm, in ``results/speed/``, part 6). Edit the dict befo
 them; empty, the fast path compiles with inductor's defaults.
 
 - ``cpp.vec_isa_ok``: use the vector instruction sets the CPU reports instead of inductor's probe, which builds
-  and loads a small library per candidate set before the first compile in a fresh cache (about 5 s of a first
-  run). If a compile with the trusted set fails, :class:`CompiledStep` compiles again with the probe before
+  and loads a small library per candidate set before the first compile in a fresh cache (4-5 s of a first
+  run's first step here). If a compile with the trusted set fails, :class:`CompiledStep` compiles again with the probe before
   giving up. Not applied where the user set inductor's own ``TORCHINDUCTOR_VEC_ISA_OK``.
 - ``size_asserts``: the generated code re-checks the size and stride of buffers at every call (dynamo's guards
   already check the graph's inputs).

@@ -12,7 +12,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-
 import pytest
 import torch
 
