@@ -309,12 +309,15 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=1234, help="seed of the test sets (default: 1234)")
     parser.add_argument("--batch-size", type=int, default=128, help="sequences per forward pass (default: 128)")
     parser.add_argument("--device", default="auto", help="torch device (default: auto)")
-    parser.add_argument("--out", default=None, help="folder for eval.csv (default: the checkpoint's folder)")
+    parser.add_argument("--out", default=None, help="folder for eval.csv (default: the checkpoint's folder, unless that is an experiment cell)")
     args = parser.parse_args(argv)
 
     path = Path(args.checkpoint)
     if path.is_dir():
         path = path / "model.pt"
+    if args.out is None and (path.parent / "cell.json").is_file():  # its eval.csv is the experiment's record
+        parser.error(f"--out: {path.parent} is an experiment cell, whose eval.csv its experiment's tables are "
+                     "made from; give --out FOLDER for this evaluation's eval.csv")
     try:
         frame = evaluate_checkpoint(
             path, args.lengths, args.samples, args.seed, device=args.device, batch_size=args.batch_size

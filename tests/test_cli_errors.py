@@ -41,6 +41,8 @@ CASES = {
                                "--out", "{tmp}/t"], 2, ["steps"]),
     "train: wrong task argument type": (["train", "--task", "memtasks/Copy-v0", "--agent", "ntm", "--task-kwargs",
                                          "bits=abc", "--out", "{tmp}/t"], 2, ["bits"]),
+    "eval: an experiment cell's checkpoint without --out": (["eval", "--checkpoint", str(CHECKPOINT)], 2,
+                                                             ["--out", "cell"]),
     "sample: negative length": (["sample", "Copy-v0", "--length", "-1"], 2, ["length"]),
     "sample: unknown task": (["sample", "Nope-v0"], 2, ["Nope-v0"]),
     "eval: missing checkpoint": (["eval", "--checkpoint", "{tmp}/missing.pt"], 2, ["missing.pt"]),

@@ -1,4 +1,5 @@
-"""Training cost of the 192k dynamic N-gram probes with and without the learning-rate halving, one panel per agent.
+"""Training cost of the 192k dynamic N-gram probes with and without the learning-rate halving, one panel per agent
+and lr.
 
 Reads each cell's train.csv (``cost_bits``: bits per 200-bit sequence of the training batches, logged every
 100 steps) from ``../dynamic_ngrams_192k`` (constant lr) and this folder (lr halved every 48k sequences), and
@@ -21,7 +22,12 @@ from benchmarks.plots import save_figure, tight_under_title
 
 HERE = Path(__file__).resolve().parent
 RUNS = {"lr constant": HERE.parent / "dynamic_ngrams_192k", "lr halved every 48k": HERE}
-CELLS = {"ntm-sgc": "DynamicNGrams-v0__ntm-sgc__lr0.01__seed{seed}", "lstm": "DynamicNGrams-v0__lstm__lr0.003__seed{seed}"}
+CELLS = {
+    "ntm-sgc, lr 1e-2": "DynamicNGrams-v0__ntm-sgc__lr0.01__seed{seed}",
+    "ntm-sgc, lr 3e-3": "DynamicNGrams-v0__ntm-sgc__lr0.003__seed{seed}",  # halved schedule only
+    "lstm, lr 3e-3": "DynamicNGrams-v0__lstm__lr0.003__seed{seed}",
+}
+PALETTE = dict(zip(RUNS, sns.color_palette(n_colors=len(RUNS))))
 OPTIMAL = 132.7  # the learning curves' Bayes-optimal line (benchmarks.plots: 1,024 training-range sequences)
 
 
@@ -29,23 +35,23 @@ def main() -> None:
     frames = []
     for schedule, folder in RUNS.items():
         for agent, pattern in CELLS.items():
-            for seed in (0, 1):
+            for seed in (0, 1, 2):  # a cell that was not run has no file
                 path = folder / "cells" / pattern.format(seed=seed) / "train.csv"
                 if path.exists():
                     frame = pd.read_csv(path)[["sequences_seen", "cost_bits"]]
                     frames.append(frame.assign(schedule=schedule, agent=agent, seed=seed))
     data = pd.concat(frames, ignore_index=True)
     sns.set_theme(style="whitegrid")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, len(CELLS), figsize=(15, 4.2), sharey=True)
     for ax, agent in zip(axes, CELLS):
         part = data[data["agent"] == agent]
         sns.lineplot(part, x="sequences_seen", y="cost_bits", hue="schedule", style="seed", ax=ax, linewidth=1.1,
-                     estimator=None, units=None)
+                     estimator=None, units=None, palette=PALETTE)  # one colour per schedule in every panel
         ax.axhline(OPTIMAL, color="black", linewidth=1, linestyle="--", label="Bayes-optimal (132.7)")
         ax.axhline(OPTIMAL + 2, color="grey", linewidth=1, linestyle=":", label="Bayes-optimal + 2")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x / 1000:.0f}k"))
         ax.set_ylim(128, 175)
-        ax.set_title(f"`{agent}`")
+        ax.set_title(agent)
         ax.set_xlabel("sequences seen")
         ax.set_ylabel("training cost, bits per sequence")
         ax.legend(fontsize=7)
