@@ -197,8 +197,8 @@ them; empty, the fast path compiles with inductor's defaults.
 
 - ``cpp.vec_isa_ok``: use the vector instruction sets the CPU reports instead of inductor's probe, which builds
   and loads a small library per candidate set before the first compile in a fresh cache (4-5 s of a first
-  run's first step here). If a compile with the trusted set fails, :class:`CompiledStep` compiles again with the probe before
-  giving up. Not applied where the user set inductor's own ``TORCHINDUCTOR_VEC_ISA_OK``.
+  run's first step here). If a compile with the trusted set fails, :class:`CompiledStep` compiles again with
+  the probe before giving up. Not applied where the user set inductor's own ``TORCHINDUCTOR_VEC_ISA_OK``.
 - ``size_asserts``: the generated code re-checks the size and stride of buffers at every call (dynamo's guards
   already check the graph's inputs).
 - ``memory_planning``: the graph's intermediate buffers come from one pooled allocation per call instead of one

@@ -309,7 +309,8 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=1234, help="seed of the test sets (default: 1234)")
     parser.add_argument("--batch-size", type=int, default=128, help="sequences per forward pass (default: 128)")
     parser.add_argument("--device", default="auto", help="torch device (default: auto)")
-    parser.add_argument("--out", default=None, help="folder for eval.csv (default: the checkpoint's folder, unless that is an experiment cell)")
+    parser.add_argument("--out", default=None,
+                        help="folder for eval.csv (default: the checkpoint's folder, unless that is an experiment cell)")
     args = parser.parse_args(argv)
 
     path = Path(args.checkpoint)
