@@ -43,6 +43,9 @@ in the report), one run at a time, on Copy-v0 (8 bits, lengths 1-20):
    cached). The options are set by running ``memtasks.cli.main`` under ``python -c`` with the dict replaced;
    the shipped and default runs are made twice, alternating, as two runs of one command differ by seconds.
 
+7. ``cold``: part 1's fast-path command :data:`COLD_RUNS` times in a row, each in an empty inductor cache of its
+   own: the spread of the cold (compile-included) end-to-end speed, which part 1's single cold run cannot show.
+
 The runs' ``result.json`` and ``train.csv`` go under ``OUT/runs/<name>/``; the
 checkpoints of the ``converge`` runs stay (about 250 KB each, they back the convergence claims), the others are
 deleted once timed or scored, the report to
@@ -74,7 +77,9 @@ from benchmarks.provenance import cpu_name
 
 __all__ = ["cli"]
 
-PARTS = ("speed", "converge", "learning", "batching", "unroll", "compile")
+PARTS = ("speed", "converge", "learning", "batching", "unroll", "compile", "cold")
+COLD_RUNS = 5
+"""Part 7: how many cold runs of part 1's command."""
 ISA_PROBE = (
     "import time\n"
     "from torch._inductor import cpu_vec_isa\n"
@@ -408,6 +413,30 @@ def cli(argv: list[str] | None = None) -> int:
             "",
         ]
         sections["compile"], lines = lines + footer, []
+
+    if "cold" in parts:
+        colds = []
+        for index in range(COLD_RUNS):
+            fresh = {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="memtasks-inductor-empty-")}
+            colds.append(_train(f"cold_{index}", SPEED, out, fresh, drop_weights=True))
+        rates = [_rate(r) for r in colds]
+        lines += [
+            f"## 7. Cold start, {COLD_RUNS} runs: NTM, batch 32, 1500 steps, 1 thread",
+            "",
+            f"Part 1's fast-path command {COLD_RUNS} times in a row, each in an empty inductor cache of its own "
+            "(compile included in every figure):",
+            "",
+            "| run | seq/s end to end | first step s (compile) | wall s |",
+            "|---:|---:|---:|---:|",
+            *[f"| {i} | {_rate(r):,.0f} | {r['first_step_s']:.1f} | {r['wall_s']:.1f} |" for i, r in enumerate(colds)],
+            "",
+            f"Median {statistics.median(rates):,.0f} seq/s (min {min(rates):,.0f}, max {max(rates):,.0f}); "
+            f"{sum(rate >= 1000 for rate in rates)} of {COLD_RUNS} runs at 1,000 or more.",
+            "",
+            *[f"- `{r['command']}`" for r in colds],
+            "",
+        ]
+        sections["cold"], lines = lines + footer, []
 
     for part, text in sections.items():  # one file per part, so a part can be re-run alone
         (out / f"{part}.md").write_text("\n".join(text))
