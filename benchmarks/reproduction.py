@@ -403,7 +403,9 @@ def report(root: str | Path = "results/ntm_paper", out: str | Path = "results/RE
         "tracing the NTM's exploding gradients (results/ntm_paper/priority_sort/divergence/README.md). Each "
         "verdict reads one NTM variant, chosen like the learning rate: on validation, never on test lengths; so the "
         "NTM's verdict draws on a larger tuning grid than any other agent's (the task's NTM variants, named in "
-        "its verdict, times three lrs; each cell on the same budget).",
+        "its verdict, times three lrs; each cell on the same budget). The randomized-position Transformer "
+        "(`transformer-randomized`) is scored with positions drawn at test time as in training "
+        "(`randomized_eval = \"sample\"`, since 2026-12-05: results/ntm_paper/transformer_randomized_eval/README.md).",
         "",
         summary,
         "",
