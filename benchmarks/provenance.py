@@ -6,8 +6,9 @@ Two uses:
   configuration with every default expanded, the seed, the training and evaluation settings, and a digest of
   the code of the task's and the agent's modules. A cell's fingerprint hashes it, so a changed default or
   changed code makes a finished cell stale, and :func:`describe_changes` names what changed.
-- :func:`environment` is recorded beside every result (``result.json``, ``cell.json``): the git commit and
-  whether the tree had uncommitted changes, the versions of Python, torch and numpy, the platform, the CPU model
+- :func:`environment` is recorded beside every result (``result.json``, ``cell.json``): the git commit,
+  whether the tree had uncommitted changes to tracked files (``git_dirty``) and whether it had any outside
+  ``results/`` (``git_dirty_code``: a re-run of committed cells dirties the tree with results files alone), the versions of Python, torch and numpy, the platform, the CPU model
   and torch's CPU capability (its vector instruction set: compiled kernels, and so the floats of a training run,
   differ between machines that differ in it; the same code and seed on another machine can end elsewhere).
 
@@ -168,9 +169,16 @@ def _git() -> dict[str, Any]:
 
     commit = run("rev-parse", "HEAD")
     if commit is None:
-        return {"git_commit": None, "git_dirty": None}
+        return {"git_commit": None, "git_dirty": None, "git_dirty_code": None}
     status = run("status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": commit, "git_dirty": bool(status) if status is not None else None}
+    # results/ excluded: re-running a committed cell deletes its tracked files first, and an experiment's
+    # earlier cells rewrite theirs, so the whole tree is dirty during any re-run of committed results
+    code_status = run("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
+    return {
+        "git_commit": commit,
+        "git_dirty": bool(status) if status is not None else None,
+        "git_dirty_code": bool(code_status) if code_status is not None else None,
+    }
 
 
 def environment(device: str | None = None) -> dict[str, Any]:
