@@ -8,9 +8,10 @@ Two uses:
   changed code makes a finished cell stale, and :func:`describe_changes` names what changed.
 - :func:`environment` is recorded beside every result (``result.json``, ``cell.json``): the git commit,
   whether the tree had uncommitted changes to tracked files (``git_dirty``) and whether it had any outside
-  ``results/`` (``git_dirty_code``: a re-run of committed cells dirties the tree with results files alone), the versions of Python, torch and numpy, the platform, the CPU model
-  and torch's CPU capability (its vector instruction set: compiled kernels, and so the floats of a training run,
-  differ between machines that differ in it; the same code and seed on another machine can end elsewhere).
+  ``results/`` (``git_dirty_code``: a re-run of committed cells dirties the tree with results files alone), the
+  versions of Python, torch and numpy, the platform, the CPU model and torch's CPU capability (its vector
+  instruction set: compiled kernels, and so the floats of a training run, differ between machines that differ
+  in it; the same code and seed on another machine can end elsewhere).
 
 The code digest hashes each module's syntax tree with docstrings removed (``ast.dump``), so editing comments or
 a module's, class's or function's docstring does not invalidate results, while any change to what the code does

@@ -156,6 +156,16 @@ def _rate(record: dict[str, Any]) -> float:
     return record["sequences_seen"] / record["wall_s"]
 
 
+def _timing(record: dict[str, Any]) -> str:
+    """A run's end-to-end seq/s, first-step seconds and wall seconds, as three table cells."""
+    return f"{_rate(record):,.0f} | {record['first_step_s']:.1f} | {record['wall_s']:.1f}"
+
+
+def _empty_cache(env: dict[str, str], prefix: str = "memtasks-inductor-empty-") -> dict[str, str]:
+    """``env`` with a new, empty inductor cache folder of its own: the next compile in it is a cold one."""
+    return {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix=prefix)}
+
+
 def cli(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m benchmarks.speed_report", description=__doc__.splitlines()[0])
@@ -208,8 +218,7 @@ def cli(argv: list[str] | None = None) -> int:
         for label, cache_state, r in (("fast path", "empty", cold), ("fast path", "warm", warm),
                                       ("eager (`--no-compile`)", "-", eager)):  # fmt: skip
             lines.append(
-                f"| {label} | {cache_state} | {_rate(r):,.0f} | {r['first_step_s']:.1f} | {r['wall_s']:.1f} | "
-                f"{r['final']['bit_errors']:.3g} |"
+                f"| {label} | {cache_state} | {_timing(r)} | {r['final']['bit_errors']:.3g} |"
             )
         lines += ["", *[f"- `{r['command']}`" for r in (cold, warm, eager)], ""]
 
@@ -319,7 +328,7 @@ def cli(argv: list[str] | None = None) -> int:
     if "unroll" in parts:
         timed: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         for k in (2, 3, 4):
-            own = {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix=f"memtasks-inductor-unroll{k}-")}
+            own = _empty_cache(env, prefix=f"memtasks-inductor-unroll{k}-")
             runs = [_train(f"unroll{k}_{state}", SPEED + ["--unroll", str(k)], out, own, drop_weights=True)
                     for state in ("cold", "warm")]
             timed[k] = (runs[0], runs[1])
@@ -341,8 +350,7 @@ def cli(argv: list[str] | None = None) -> int:
         ]
         for k, (cold, warm) in timed.items():
             for cache_state, r in (("empty", cold), ("warm", warm)):
-                lines.append(f"| {k} | {cache_state} | {_rate(r):,.0f} | {r['first_step_s']:.1f} | {r['wall_s']:.1f} | "
-                             f"{r['final']['bit_errors']:.3g} |")
+                lines.append(f"| {k} | {cache_state} | {_timing(r)} | {r['final']['bit_errors']:.3g} |")
         lines += [
             "",
             f"Learning with K = {best} (the best warm speed): part 3's fast runs with `--unroll {best}`, scored like "
@@ -362,9 +370,8 @@ def cli(argv: list[str] | None = None) -> int:
 
     if "compile" in parts:
         probe = [sys.executable, "-c", ISA_PROBE]
-        probe_s, isa_name = _probe(probe, {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp()})
-        trusted_s, trusted_isa = _probe(probe, {**env, "TORCHINDUCTOR_VEC_ISA_OK": "1",
-                                                "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp()})
+        probe_s, isa_name = _probe(probe, _empty_cache(env))
+        trusted_s, trusted_isa = _probe(probe, {**_empty_cache(env), "TORCHINDUCTOR_VEC_ISA_OK": "1"})
         shipped = dict(INDUCTOR_OPTIONS)
         variants = [  # (label, options, runs, warm too): each run is a cold run in a cache of its own, then warm
             ("as shipped", shipped, 2, True),
@@ -379,7 +386,7 @@ def cli(argv: list[str] | None = None) -> int:
             for index, (label, options, runs, then_warm) in enumerate(variants):
                 if repeat > runs:
                     continue
-                fresh = {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="memtasks-inductor-empty-")}
+                fresh = _empty_cache(env)
                 name = f"compile_{index}_{repeat}"
                 cold = _train(f"{name}_cold", SPEED, out, fresh, drop_weights=True, options=options)
                 warm = None
@@ -400,10 +407,8 @@ def cli(argv: list[str] | None = None) -> int:
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for label, _, cold, warm in rows:
-            warm_cells = (f"{_rate(warm):,.0f} | {warm['first_step_s']:.1f} | {warm['wall_s']:.1f}" if warm
-                          else "- | - | -")
-            lines.append(f"| {label} | {_rate(cold):,.0f} | {cold['first_step_s']:.1f} | {cold['wall_s']:.1f} | "
-                         f"{warm_cells} | {cold['final']['loss']:.4g} |")
+            warm_cells = _timing(warm) if warm else "- | - | -"
+            lines.append(f"| {label} | {_timing(cold)} | {warm_cells} | {cold['final']['loss']:.4g} |")
         lines += [
             "",
             f"- probe: `{sys.executable} -c <pick_vec_isa() timed>` in an empty TORCHINDUCTOR_CACHE_DIR, without and "
@@ -417,7 +422,7 @@ def cli(argv: list[str] | None = None) -> int:
     if "cold" in parts:
         colds = []
         for index in range(COLD_RUNS):
-            fresh = {**env, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="memtasks-inductor-empty-")}
+            fresh = _empty_cache(env)
             colds.append(_train(f"cold_{index}", SPEED, out, fresh, drop_weights=True))
         rates = [_rate(r) for r in colds]
         lines += [
@@ -428,7 +433,7 @@ def cli(argv: list[str] | None = None) -> int:
             "",
             "| run | seq/s end to end | first step s (compile) | wall s |",
             "|---:|---:|---:|---:|",
-            *[f"| {i} | {_rate(r):,.0f} | {r['first_step_s']:.1f} | {r['wall_s']:.1f} |" for i, r in enumerate(colds)],
+            *[f"| {i} | {_timing(r)} |" for i, r in enumerate(colds)],
             "",
             f"Median {statistics.median(rates):,.0f} seq/s (min {min(rates):,.0f}, max {max(rates):,.0f}); "
             f"{sum(rate >= 1000 for rate in rates)} of {COLD_RUNS} runs at 1,000 or more.",
