@@ -190,7 +190,12 @@ class NTMConfig(AgentConfig):
     """Initial memory: ``"constant"`` (every cell ``memory_init_value``), ``"learned"`` (a parameter), or
     ``"random"`` (fresh uniform noise in [0, 1e-2) for every sequence)."""
     memory_init_value: float = 1e-6
-    """The constant of ``memory_init="constant"`` (Collier & Beel: 1e-6)."""
+    """The constant of ``memory_init="constant"`` (Collier & Beel: 1e-6), and the start of ``"learned"``."""
+    memory_init_std: float = 0.0
+    """``memory_init="learned"`` only: add Gaussian noise of this standard deviation to the learned memory's
+    starting value (0 = every cell ``memory_init_value``). With noise the rows differ in direction from the
+    first step, so content addressing can tell them apart before anything is written; with a constant memory
+    every row has the same cosine similarity to any key and the first content lookups are uniform."""
     clip_controller: float = 20.0
     """Clip the controller's head-parameter outputs to +-this before the activations (0 = off)."""
     learn_initial_state: bool = True
@@ -257,6 +262,10 @@ class NTMCore(Core):
             raise ValueError(f"controller must be 'lstm' or 'feedforward', got {c.controller!r}")
         if c.memory_init not in ("constant", "learned", "random"):
             raise ValueError(f"memory_init must be 'constant', 'learned' or 'random', got {c.memory_init!r}")
+        if not c.memory_init_std >= 0:  # also refuses NaN
+            raise ValueError(f"memory_init_std must be >= 0, got {c.memory_init_std}")
+        if c.memory_init_std > 0 and c.memory_init != "learned":
+            raise ValueError(f"memory_init_std > 0 needs memory_init='learned', got memory_init={c.memory_init!r}")
         if c.initial_weighting not in ("uniform", "first"):
             raise ValueError(f"initial_weighting must be 'uniform' or 'first', got {c.initial_weighting!r}")
         if c.shift_range > 0 and abs(c.init_write_shift) > c.shift_range:
@@ -309,7 +318,10 @@ class NTMCore(Core):
             w0[:, 0] = 20.0
         self.w0_logits = nn.Parameter(w0)
         if c.memory_init == "learned":
-            self.memory0 = nn.Parameter(torch.full((N, M), c.memory_init_value))
+            memory0 = torch.full((N, M), c.memory_init_value)
+            if c.memory_init_std > 0:
+                memory0 += torch.randn(N, M) * c.memory_init_std
+            self.memory0 = nn.Parameter(memory0)
         self.output_size = c.controller_size + R * M
 
     # -- state ------------------------------------------------------------------------------------

@@ -146,6 +146,7 @@ def small_config(**kw) -> NTMConfig:
         {"controller": "feedforward", "controller_layers": 2},
         {"read_heads": 2, "write_heads": 3, "shift_range": 2, "controller_layers": 2},
         {"memory_init": "learned", "initial_weighting": "uniform", "clip_controller": 0.0},
+        {"memory_init": "learned", "memory_init_std": 0.1},
         {"memory_init": "random", "shift_range": 0, "learn_initial_state": False},
     ],
 )
@@ -193,6 +194,24 @@ def test_bad_config_is_refused():
         NTMCore(3, small_config(shift_range=6))
     with pytest.raises(ValueError, match="memory_init"):
         NTMCore(3, small_config(memory_init="zeros"))
+    with pytest.raises(ValueError, match="memory_init_std"):
+        NTMCore(3, small_config(memory_init_std=0.1))  # noise on a constant memory would be ignored
+    with pytest.raises(ValueError, match="memory_init_std"):
+        NTMCore(3, small_config(memory_init="learned", memory_init_std=-1.0))
+
+
+def test_learned_memory_noise_makes_content_lookups_distinct():
+    """With a constant start every row has the same cosine similarity to a key (a uniform first lookup);
+    with memory_init_std the rows differ, so a key can pick one of them."""
+    torch.manual_seed(0)
+    flat = NTMCore(3, small_config(memory_init="learned"))
+    noisy = NTMCore(3, small_config(memory_init="learned", memory_init_std=0.1))
+    key = torch.randn(flat.M)
+    for core, distinct in ((flat, False), (noisy, True)):
+        memory = core.initial_state(2, "cpu")[1]  # (B, M, N)
+        torch.testing.assert_close(memory[0], memory[1])  # learned: the same start for every sequence
+        sim = torch.nn.functional.cosine_similarity(memory[0].t(), key[None], dim=-1)  # (N,)
+        assert (sim.max() - sim.min() > 0.1) == distinct
 
 
 @pytest.mark.parametrize("controller", ["lstm", "feedforward"])
