@@ -407,6 +407,14 @@ class Cell:
         """
         return hashlib.sha256(self._identity_text.encode()).hexdigest()[:16]
 
+    def is_current(self, record: dict[str, Any] | None) -> bool:
+        """Whether a finished cell's record stands for this cell as the file and the code define it now: its
+        fingerprint, or one that only declared behaviour-preserving code changes separate from it
+        (:func:`benchmarks.provenance.is_current`, ``benchmarks/code_changes.toml``)."""
+        from benchmarks.provenance import is_current
+
+        return is_current(record, self.fingerprint())
+
     def train_config(self, threads: int | None = None) -> Any:
         """The ``benchmarks.train.TrainConfig`` of this cell.
 

@@ -13,6 +13,11 @@ Two uses:
   instruction set: compiled kernels, and so the floats of a training run, differ between machines that differ
   in it; the same code and seed on another machine can end elsewhere).
 
+A code change that does not change what any existing cell computes (a new option whose default keeps the old
+behaviour) can be declared in ``benchmarks/code_changes.toml`` with the evidence that it does not:
+:func:`carry_forward` applies those declarations to a recorded identity, so the records made before the change
+stay current (:func:`is_current`) instead of every cell of every experiment that uses the module going stale.
+
 The code digest hashes each module's syntax tree with docstrings removed (``ast.dump``), so editing comments or
 a module's, class's or function's docstring does not invalidate results, while any change to what the code does
 does. Only those docstrings are removed: the string under a dataclass field (its "docstring" by convention, as
@@ -28,15 +33,21 @@ import dataclasses
 import functools
 import hashlib
 import inspect
+import json
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-__all__ = ["cell_identity", "code_digest", "cpu_name", "describe_changes", "environment", "resolved_agent_config",
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["CodeChange", "carry_forward", "cell_identity", "code_changes", "code_digest", "cpu_name",
+           "describe_changes", "environment", "identity_fingerprint", "is_current", "resolved_agent_config",
            "resolved_task_kwargs"]
 
 _ROOT = Path(__file__).resolve().parents[1]
+CODE_CHANGES_FILE = Path(__file__).resolve().with_name("code_changes.toml")
+"""The declared behaviour-preserving code changes (:class:`CodeChange`)."""
 
 
 def resolved_task_kwargs(task_id: str, task_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -134,6 +145,114 @@ def cell_identity(
     }
 
 
+def identity_fingerprint(identity: dict[str, Any]) -> str:
+    """The fingerprint of a :func:`cell_identity` dict: sha256 of its canonical JSON, 16 hex digits."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=list).encode()).hexdigest()[:16]
+
+
+_DIGEST = r"^[0-9a-f]{12}$"
+_SECTIONS = ("task_config", "agent_config", "train", "eval")
+
+
+class CodeChange(BaseModel):
+    """One ``[[change]]`` of ``benchmarks/code_changes.toml``: a change to one module that leaves the numbers
+    of every cell recorded before it unchanged, and the settings it added, at the values that do so."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    file: str
+    """The module, as the identities name it (``agents/ntm.py``)."""
+    before: Annotated[str, Field(pattern=_DIGEST)]
+    """Its digest before the change (:func:`code_digest`)."""
+    after: Annotated[str, Field(pattern=_DIGEST)]
+    """Its digest after."""
+    added: dict[str, Any] = {}
+    """Settings the change added, ``"<section>.<name>" = value``, section one of task_config, agent_config,
+    train, eval: a record without the setting was made with this value."""
+    commit: str
+    """The commit that made the change."""
+    why: str
+    """What changed, in a sentence."""
+    evidence: str
+    """The file under results/ that shows the numbers did not change, with its command."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "CodeChange":
+        if self.before == self.after:
+            raise ValueError(f"before and after are the same digest ({self.before})")
+        for key in self.added:
+            section, _, name = key.partition(".")
+            if section not in _SECTIONS or not name or "." in name:
+                raise ValueError(f"added key {key!r} must be '<section>.<name>' with section one of {_SECTIONS}")
+        return self
+
+
+@functools.lru_cache(maxsize=None)
+def code_changes(path: str | Path = CODE_CHANGES_FILE) -> tuple[CodeChange, ...]:
+    """The declared changes in ``path`` (none when the file does not exist).
+
+    Raises:
+        ValueError: the file is not valid TOML or a declaration is malformed (one line naming the entry).
+    """
+    import tomllib
+
+    from pydantic import ValidationError
+
+    path = Path(path)
+    if not path.is_file():
+        return ()
+    try:
+        entries = tomllib.loads(path.read_text()).get("change", [])
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    changes = []
+    for i, entry in enumerate(entries):
+        try:
+            changes.append(CodeChange.model_validate(entry))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"]) or "entry"
+            raise ValueError(f"{path}: [[change]] {i + 1}, {where}: {error['msg']}") from None
+    return tuple(changes)
+
+
+def carry_forward(identity: dict[str, Any], changes: tuple[CodeChange, ...] | None = None) -> dict[str, Any]:
+    """A recorded identity as the code of today would write it, where only declared changes lie between.
+
+    Every declaration whose ``before`` is the identity's digest of its file moves that digest to ``after`` and
+    adds its settings where the identity lacks them; applied until none applies (a chain of changes). A digest
+    that no declaration names is left as it is, so any undeclared change still makes the cell stale.
+    """
+    changes = code_changes() if changes is None else changes
+    out = json.loads(json.dumps(identity, default=list))  # a deep copy in the form a record holds
+    code = out.get("code", {})
+    moved = True
+    while moved:
+        moved = False
+        for change in changes:
+            if code.get(change.file) == change.before:
+                code[change.file] = change.after
+                for key, value in change.added.items():
+                    section, name = key.split(".")
+                    out.setdefault(section, {}).setdefault(name, value)
+                moved = True
+    return out
+
+
+def is_current(record: dict[str, Any] | None, fingerprint: str,
+               changes: tuple[CodeChange, ...] | None = None) -> bool:
+    """Whether a cell record still stands for the cell whose fingerprint is ``fingerprint``: the same
+    fingerprint, or one that only declared behaviour-preserving changes separate (:func:`carry_forward`;
+    ``changes``: those of ``benchmarks/code_changes.toml`` unless given)."""
+    if record is None:
+        return False
+    if record.get("fingerprint") == fingerprint:
+        return True
+    changes = code_changes() if changes is None else changes
+    identity = record.get("identity")
+    return bool(identity) and bool(changes) and identity_fingerprint(carry_forward(identity, changes)) == fingerprint
+
+
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
@@ -147,7 +266,7 @@ def describe_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[st
     """What differs between two :func:`cell_identity` dicts, one phrase per changed entry."""
     if not old:
         return ["the record has no identity (written by an older version of memtasks)"]
-    before, after = _flatten(old), _flatten(new)
+    before, after = _flatten(carry_forward(old)), _flatten(new)
     changes = []
     for key in sorted(set(before) | set(after)):
         if before.get(key, "<absent>") == after.get(key, "<absent>"):

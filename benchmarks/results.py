@@ -275,7 +275,7 @@ def assemble_runs(cells: Iterable[Any], out_dir: str | Path) -> pd.DataFrame:
     for cell in cells:
         cell_dir = out_dir / "cells" / cell.name
         record = read_cell_record(cell_dir)
-        if record is None or record.get("fingerprint") != cell.fingerprint():
+        if not cell.is_current(record):
             continue
         # the grid names the cell (a renamed experiment reuses its cells under the new name)
         identity = {"experiment": cell.experiment, "task": cell.task, "agent": cell.agent, "seed": cell.seed}

@@ -620,7 +620,7 @@ def write_manifest(experiment: Experiment, out_dir: str | Path) -> Path:
     for cell in experiment.cells:
         entry = cell.to_json()
         record = read_cell_record(out_dir / "cells" / cell.name)
-        if record is not None and record.get("fingerprint") == entry["fingerprint"]:
+        if cell.is_current(record):
             for key in (
                 "status", "message", "steps", "sequences_seen", "train_wall_s", "eval_wall_s", "wall_s",
                 "converged_sequences", "converged_wall_s", "num_parameters", "started_at", "finished_at",
@@ -668,7 +668,7 @@ def _pending_cells(experiment: Experiment, out_dir: Path, retry_failed: bool) ->
     pending, stale = [], []
     for cell in experiment.cells:
         record = read_cell_record(out_dir / "cells" / cell.name)
-        current = record is not None and record.get("fingerprint") == cell.fingerprint()
+        current = cell.is_current(record)
         if not current or (retry_failed and record["status"] == "failed"):
             pending.append(cell)
         if record is not None and not current:
@@ -821,7 +821,7 @@ def run_experiment(
         summary.outputs.extend(_finish(experiment, out, plots, say))
         for cell in experiment.cells:
             record = read_cell_record(out / "cells" / cell.name)
-            status = record["status"] if record and record.get("fingerprint") == cell.fingerprint() else "unfinished"
+            status = record["status"] if cell.is_current(record) else "unfinished"
             if status == "unfinished" and cell.name in left_out:
                 status = "left out"
             summary.statuses[status] = summary.statuses.get(status, 0) + 1
