@@ -39,7 +39,7 @@ import subprocess
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = ["CodeChange", "carry_forward", "cell_identity", "code_changes", "code_digest", "cpu_name",
            "describe_changes", "environment", "identity_fingerprint", "is_current", "resolved_agent_config",
@@ -194,9 +194,10 @@ def code_changes(path: str | Path = CODE_CHANGES_FILE) -> tuple[CodeChange, ...]
     Raises:
         ValueError: the file is not valid TOML or a declaration is malformed (one line naming the entry).
     """
-    import tomllib
-
-    from pydantic import ValidationError
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10 with the tomli backport
+        import tomli as tomllib  # type: ignore[no-redef]
 
     path = Path(path)
     if not path.is_file():
@@ -213,6 +214,18 @@ def code_changes(path: str | Path = CODE_CHANGES_FILE) -> tuple[CodeChange, ...]
             error = exc.errors()[0]
             where = ".".join(str(part) for part in error["loc"]) or "entry"
             raise ValueError(f"{path}: [[change]] {i + 1}, {where}: {error['msg']}") from None
+    seen: dict[tuple[str, str], int] = {}
+    for i, change in enumerate(changes):
+        if (change.file, change.before) in seen:
+            raise ValueError(f"{path}: [[change]] {i + 1}: {change.file} digest {change.before} is already moved by "
+                             f"[[change]] {seen[change.file, change.before] + 1} (one successor per digest)")
+        seen[change.file, change.before] = i
+    for change in changes:  # no cycles: following the chain from any digest must end
+        digest, steps = change.after, 0
+        while (change.file, digest) in seen:
+            digest, steps = changes[seen[change.file, digest]].after, steps + 1
+            if steps > len(changes):
+                raise ValueError(f"{path}: the changes of {change.file} form a cycle through digest {change.before}")
     return tuple(changes)
 
 

@@ -76,6 +76,19 @@ def test_a_malformed_declaration_is_refused_in_one_line(tmp_path: Path, entry: s
     assert "\n" not in str(error.value) and "[[change]] 1" in str(error.value)
 
 
+@pytest.mark.parametrize("second, message", [
+    ('before = "aaaaaaaaaaaa"\nafter = "cccccccccccc"', "already moved"),
+    ('before = "bbbbbbbbbbbb"\nafter = "aaaaaaaaaaaa"', "cycle"),
+])
+def test_ambiguous_or_circular_declarations_are_refused(tmp_path: Path, second: str, message: str) -> None:
+    tail = 'commit = "c"\nwhy = "w"\nevidence = "e"\n'
+    path = tmp_path / "code_changes.toml"
+    path.write_text(f'[[change]]\nfile = "a.py"\nbefore = "aaaaaaaaaaaa"\nafter = "bbbbbbbbbbbb"\n{tail}'
+                    f'[[change]]\nfile = "a.py"\n{second}\n{tail}')
+    with pytest.raises(ValueError, match=message):
+        code_changes(path)
+
+
 def test_every_shipped_declaration_has_evidence_of_the_same_numbers() -> None:
     changes = code_changes()
     for change in changes:
