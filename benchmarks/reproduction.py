@@ -106,7 +106,10 @@ CLAIMS: tuple[Claim, ...] = (
                                      "ntm_paper/transformer_randomized_eval"),
           differs="None in size: the LSTM-controller NTM and the feed-forward NTM (controller 100, one head each) "
           "and the LSTM (3 x 128) are the paper's. The budget is 24k sequences per cell, half the other tasks': "
-          "each sequence is 200 steps long."),
+          "each sequence is 200 steps long. `ntm-sgc-lm` (added 2026-12-06) is `ntm-sgc` with a learned initial "
+          "memory started from Gaussian noise (std 0.1, not tuned); the other NTMs start from Collier & Beel's "
+          "constant 1e-6, where every row is equally similar to any key and the first content lookups are "
+          "uniform. The paper does not say how its memory starts."),
     Claim("priority_sort", "Priority sort", "20 inputs with priorities uniform in [-1, 1], 16 outputs sorted "
           "by priority: NTM cost about 10-20 bits per sequence, LSTM about 50.", "cost_bits", 20, 20.0,
           "the NTM variant chosen on validation, median seed: cost at most 20 bits per sequence", 20, 20.0,
