@@ -3,9 +3,11 @@ and lr.
 
 Reads each cell's train.csv (``cost_bits``: bits per 200-bit sequence of the training batches, logged every
 100 steps) from ``../dynamic_ngrams_192k`` (constant lr) and this folder (lr halved every 48k sequences), and
-draws it against sequences seen, with the Bayes-optimal cost of training-range sequences and 2 bits above it.
+draws it against sequences seen (the learned-memory NTM, ``ntm-sgc-lm``, ran with the halving only), with the Bayes-optimal cost of training-range sequences and 2 bits above it.
 
     python results/ntm_paper/dynamic_ngrams_192k_decay/compare.py
+
+It also prints, per run, the mean logged training cost around steps 2,000 and 3,000 and over the last 1,000.
 """
 
 from pathlib import Path
@@ -26,6 +28,9 @@ CELLS = {
     "ntm-sgc, lr 1e-2": "DynamicNGrams-v0__ntm-sgc__lr0.01__seed{seed}",
     "ntm-sgc, lr 3e-3": "DynamicNGrams-v0__ntm-sgc__lr0.003__seed{seed}",  # halved schedule only
     "lstm, lr 3e-3": "DynamicNGrams-v0__lstm__lr0.003__seed{seed}",
+    # the clamped NTM with a learned memory started from noise (memory_init_std 0.1), halved schedule only
+    "ntm-sgc-lm, lr 1e-2": "DynamicNGrams-v0__ntm-sgc-lm__lr0.01__seed{seed}",
+    "ntm-sgc-lm, lr 3e-3": "DynamicNGrams-v0__ntm-sgc-lm__lr0.003__seed{seed}",
 }
 PALETTE = dict(zip(RUNS, sns.color_palette(n_colors=len(RUNS))))
 OPTIMAL = 132.7  # the learning curves' Bayes-optimal line (benchmarks.plots: 1,024 training-range sequences)
@@ -41,8 +46,20 @@ def main() -> None:
                     frame = pd.read_csv(path)[["sequences_seen", "cost_bits"]]
                     frames.append(frame.assign(schedule=schedule, agent=agent, seed=seed))
     data = pd.concat(frames, ignore_index=True)
+    # how fast each run gets where: mean logged training cost over the log rows within 500 steps of step 2,000
+    # and of 3,000 (32k and 48k sequences), and over the last 1,000 steps (from 176k sequences on)
+    steps = data["sequences_seen"] // 16
+    summary = data.assign(
+        around_2000=data["cost_bits"].where((steps - 2000).abs() <= 500),
+        around_3000=data["cost_bits"].where((steps - 3000).abs() <= 500),
+        last_1000=data["cost_bits"].where(steps > 11000),
+    ).groupby(["schedule", "agent", "seed"])[["around_2000", "around_3000", "last_1000"]].mean()
+    print(summary.round(1).to_string())
     sns.set_theme(style="whitegrid")
-    fig, axes = plt.subplots(1, len(CELLS), figsize=(15, 4.2), sharey=True)
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.4), sharey=True)
+    axes = axes.ravel()
+    for ax in axes[len(CELLS):]:
+        ax.set_visible(False)
     for ax, agent in zip(axes, CELLS):
         part = data[data["agent"] == agent]
         sns.lineplot(part, x="sequences_seen", y="cost_bits", hue="schedule", style="seed", ax=ax, linewidth=1.1,

@@ -4,10 +4,14 @@ batch size) as trained and with memory writes disabled (``ablate_writes``: the m
 value, so every read returns the same vector and the controller works from its own state alone).
 
     python results/ntm_paper/dynamic_ngrams_ablation/ablate.py    # ablation.csv and the table in README.md
+    python results/ntm_paper/dynamic_ngrams_ablation/ablate.py --agents ntm-sgc-lm   # only these agents' rows
 
 Checkpoints are git-ignored except a few committed ones; a cell without one here is skipped (and said so).
+With ``--agents`` only those agents' rows are scored again, the other rows of ablation.csv are kept as they are
+(their checkpoints need not be on this machine).
 """
 
+import argparse
 import dataclasses
 import json
 from pathlib import Path
@@ -25,13 +29,22 @@ FOLDERS = ("dynamic_ngrams", "dynamic_ngrams_192k", "dynamic_ngrams_192k_decay")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="NTM costs with memory writes disabled")
+    parser.add_argument("--agents", nargs="+", help="score only these agents, keep ablation.csv's other rows")
+    args = parser.parse_args()
     torch.set_num_threads(1)
     rows = []
+    kept = None
+    if args.agents:
+        kept = pd.read_csv(HERE / "ablation.csv")
+        kept = kept[~kept["agent"].isin(args.agents)]
     for folder in FOLDERS:
         root = HERE.parent / folder
         manifest = json.loads((root / "experiment.json").read_text())
         for cell in manifest["cells"]:
             if not cell["agent"].startswith("ntm") or cell.get("status") not in ("ok", "converged"):
+                continue
+            if args.agents and cell["agent"] not in args.agents:
                 continue
             path = root / "cells" / cell["cell"] / "model.pt"
             if not path.exists():
@@ -52,6 +65,9 @@ def main() -> None:
             print(row, flush=True)
     data = pd.DataFrame(rows)
     data["ablation costs"] = data["writes disabled"] - data["as trained"]
+    if kept is not None:  # grouped by folder as a full run orders them, the kept rows first within each
+        data = pd.concat([kept, data], ignore_index=True)
+        data = data.sort_values("experiment", key=lambda c: c.map(FOLDERS.index), kind="stable")
     data.to_csv(HERE / "ablation.csv", index=False)
     table = markdown_table(
         ["experiment", "agent", "lr", "seed", "cost as trained", "cost, writes disabled", "difference"],
