@@ -68,6 +68,10 @@ class Claim:
     probes: tuple[str, ...] = ()
     """Folders (under the results root's parent) of runs made beyond the equal-budget comparison, each with a
     README.md whose title line is quoted: what else was tried."""
+    longer: str | None = None
+    """A probe folder (under the results root's parent) that ran the same test sequences at a larger budget: the
+    check is read there too, per agent and lr, and reported beside the verdict (never as the verdict, which is
+    the equal-budget comparison's)."""
     differs: str = ""
     """Where this task's runs differ from the paper beyond the introduction's common differences (sizes, heads,
     variants not run), and why."""
@@ -101,7 +105,8 @@ CLAIMS: tuple[Claim, ...] = (
           "significantly better than the LSTM, not at the Bayes-optimal cost (figure readings: optimal about "
           "131-132, NTM 133-134, LSTM 137 bits).", "cost_bits", 200, None,
           "NTM median seed: cost at most the Bayes-optimal cost + 2 bits per sequence", 200, None,
-          above_optimal=2.0, probes=("ntm_paper/dynamic_ngrams_192k", "ntm_paper/dynamic_ngrams_192k_decay",
+          above_optimal=2.0, longer="ntm_paper/dynamic_ngrams_192k_decay",
+          probes=("ntm_paper/dynamic_ngrams_192k", "ntm_paper/dynamic_ngrams_192k_decay",
                                      "ntm_paper/dynamic_ngrams_ablation",
                                      "ntm_paper/transformer_randomized_eval"),
           differs="None in size: the LSTM-controller NTM and the feed-forward NTM (controller 100, one head each) "
@@ -241,6 +246,8 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
                       "validation): " + ", ".join(f"`{a}` {_fmt(m)}" for a, m in others.items()) + ".", ""]
     else:
         lines += [f"**Verdict: {verdict}.** No NTM cell in {folder}.", ""]
+    if claim.longer is not None and limit is not None:
+        lines += _longer_lines(claim, Path(root).parent / claim.longer, limit, report_dir)
     for agent in ntms:  # a choice made by the tie-break, not by the data, is said where the verdict is read
         if TIED in chosen.get(agent, (None, ""))[1]:
             lines += [f"`{agent}`'s lr: {chosen[agent][1]}. The validation rows do not tell these lrs apart, so the "
@@ -279,6 +286,34 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
     lines += [f"Results: `{folder}` (runs.csv, leaderboard.md, plots). Command: `{command}`"
               + (" (with `--only` patterns for the agents above)" if missing else "") + ".", ""]
     return "\n".join(lines), verdict
+
+
+def _longer_lines(claim: Claim, folder: Path, limit: float, report_dir: str | Path) -> list[str]:
+    """The check read in a probe at a larger budget (:attr:`Claim.longer`): every agent and lr there, median over
+    its seeds at the check length; which NTM runs with at least 3 seeds are within the limit."""
+    try:
+        runs, manifest = read_runs(folder), read_manifest(folder)
+    except FileNotFoundError:
+        return []
+    tests = runs[(runs["phase"] == "eval") & (runs["metric"] == claim.metric) & (runs["length"] == claim.check_length)
+                 & (runs["split"].fillna("test") == "test")]  # fmt: skip
+    if tests.empty:
+        return []
+    cells = (manifest or {}).get("cells", [])
+    budget = {(c.get("train", {}).get("steps") or 0) * (c.get("train", {}).get("batch_size") or 0) for c in cells}
+    groups = tests.assign(lr=tests["lr"].astype(float)).groupby(["agent", "lr"], sort=False)["value"]
+    parts, within = [], []
+    for (agent, lr), values in groups:
+        median = statistics.median(values.astype(float))
+        parts.append(f"`{agent}` {lr:g}: {median:.1f} ({len(values)} seeds)")
+        if agent.startswith("ntm") and len(values) >= 3 and median <= limit:
+            within.append(f"`{agent}` at {lr:g}")
+    link = os.path.relpath(folder / "README.md", report_dir)
+    return [f"**At a larger budget** ([a probe]({link}), not the verdict above, which is the equal-budget "
+            f"comparison's; {', '.join(f'{b:,}' for b in sorted(budget) if b)} sequences per cell, the same test "
+            f"sequences), median over seeds at length {claim.check_length} per agent and lr: " + "; ".join(parts)
+            + f". NTM runs with at least 3 seeds within the check's limit ({limit:.1f}): "
+            + (", ".join(within) if within else "none") + ".", ""]
 
 
 def _title(readme: Path) -> str | None:

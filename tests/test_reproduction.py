@@ -220,3 +220,22 @@ def test_dynamic_ngrams_check_is_against_the_optimal_cost_of_the_test_sequences(
     text, got = task_section(claim, tmp_path)
     assert got == verdict, text
     assert f"check limit {optimal + 2:.1f}" in text
+
+
+def test_a_larger_budget_probe_is_read_beside_the_verdict_not_as_it(tmp_path):
+    import dataclasses
+
+    claim = dataclasses.replace(COPY, longer="ntm_paper/copy_longer")
+    root = tmp_path / "ntm_paper"
+    _write(root / "copy", {("ntm", 1e-3): (0.5, {20: [3.0] * 3, 120: [300.0] * 3})})
+    _write(root / "copy_longer", {
+        ("ntm", 1e-3): (0.1, {20: [0.0] * 3, 120: [2.0, 3.0, 400.0]}),  # median seed 3.0 <= 9.6: within
+        ("ntm-x", 1e-2): (0.1, {20: [0.0] * 2, 120: [1.0, 2.0]}),  # within, but two seeds: not counted
+    })  # fmt: skip
+    text, verdict = task_section(claim, root, tmp_path)
+    assert verdict == "not reproduced"  # the equal-budget comparison's, whatever the probe shows
+    assert "`ntm` 0.001: 3.0 (3 seeds)" in text and "`ntm-x` 0.01: 1.5 (2 seeds)" in text
+    assert "within the check's limit (9.6): `ntm` at 0.001." in text
+    _write(root / "copy_other", {("ntm", 1e-3): (0.1, {20: [0.0] * 3, 120: [20.0] * 3})})
+    text, _ = task_section(dataclasses.replace(claim, longer="ntm_paper/copy_other"), root, tmp_path)
+    assert "within the check's limit (9.6): none." in text
