@@ -120,7 +120,8 @@ CLAIMS: tuple[Claim, ...] = (
           "the NTM variant chosen on validation, median seed: cost at most 20 bits per sequence", 20, 20.0,
           beside="bit_errors", probes=("ntm_paper/priority_sort/divergence", "ntm_paper/priority_sort_384k",
                                         "ntm_paper/priority_sort_384k_lr3e-4", "ntm_paper/priority_sort_384k_select",
-                                        "ntm_paper/priority_sort_384k_select_5h"),
+                                        "ntm_paper/priority_sort_384k_select_5h",
+                                        "ntm_paper/priority_sort_memory_init"),
           differs="The paper's LSTM-controller NTM for this task (5 heads, controller 2 x 100) runs as `ntm-5h`; "
           "`ntm` and `ntm-sgc` are the NTM of the other tasks (one head each, controller 100). The feed-forward NTM "
           "has 4 read and 4 write heads (controller 512), not the paper's 8: with 8 a started cell ran 28 s per "
