@@ -186,8 +186,7 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
         return "\n".join(head + ["**Verdict: not run.** No results yet; to run:", "", f"    {command}", ""]), "not run"
     task = runs["task"].iloc[0]
     chosen = best_lrs(runs, manifest, task, claim.metric)
-    tests = runs[(runs["phase"] == "eval") & (runs["metric"] == claim.metric)
-                 & (runs["split"].fillna("test") == "test")]  # fmt: skip
+    tests = _test_rows(runs, claim.metric)
     lengths = sorted(int(x) for x in tests["length"].dropna().unique())
     rows, medians, fits = [], {}, {}
     for agent in dict.fromkeys(runs["agent"]):
@@ -221,12 +220,11 @@ def task_section(claim: Claim, root: str | Path = "results/ntm_paper", report_di
     else:
         verdict = "not reproduced"
     cells = (manifest or {}).get("cells", [])
-    budget = {(c.get("train", {}).get("steps") or 0) * (c.get("train", {}).get("batch_size") or 0) for c in cells}
     lines = head + [
         f"{claim.metric.replace('_', ' ')} per sequence at each test length: median over seeds (min-max) of each "
         "agent at its learning rate chosen on the validation row (training-range sequences), never on test lengths; "
         "a seed that diverged or failed has no score and is counted beside the seeds. "
-        f"Budget per cell (sequences): {', '.join(f'{b:,}' for b in sorted(budget) if b) or 'not in sequences'}.",
+        f"Budget per cell (sequences): {_budget(cells) or 'not in sequences'}.",
         "",
         table,
         "",
@@ -296,12 +294,9 @@ def _longer_lines(claim: Claim, folder: Path, limit: float, report_dir: str | Pa
         runs, manifest = read_runs(folder), read_manifest(folder)
     except FileNotFoundError:
         return []
-    tests = runs[(runs["phase"] == "eval") & (runs["metric"] == claim.metric) & (runs["length"] == claim.check_length)
-                 & (runs["split"].fillna("test") == "test")]  # fmt: skip
+    tests = _test_rows(runs, claim.metric, claim.check_length)
     if tests.empty:
         return []
-    cells = (manifest or {}).get("cells", [])
-    budget = {(c.get("train", {}).get("steps") or 0) * (c.get("train", {}).get("batch_size") or 0) for c in cells}
     groups = tests.assign(lr=tests["lr"].astype(float)).groupby(["agent", "lr"], sort=False)["value"]
     parts, within = [], []
     for (agent, lr), values in groups:
@@ -311,10 +306,22 @@ def _longer_lines(claim: Claim, folder: Path, limit: float, report_dir: str | Pa
             within.append(f"`{agent}` at {lr:g}")
     link = os.path.relpath(folder / "README.md", report_dir)
     return [f"**At a larger budget** ([a probe]({link}), not the verdict above, which is the equal-budget "
-            f"comparison's; {', '.join(f'{b:,}' for b in sorted(budget) if b)} sequences per cell, the same test "
+            f"comparison's; {_budget((manifest or {}).get('cells', []))} sequences per cell, the same test "
             f"sequences), median over seeds at length {claim.check_length} per agent and lr: " + "; ".join(parts)
             + f". NTM runs with at least 3 seeds within the check's limit ({limit:.1f}): "
             + (", ".join(within) if within else "none") + ".", ""]
+
+
+def _test_rows(runs: Any, metric: str, length: int | None = None) -> Any:
+    """The evaluation rows of ``metric`` on test sequences (not a validation row), at ``length`` if given."""
+    rows = runs[(runs["phase"] == "eval") & (runs["metric"] == metric) & (runs["split"].fillna("test") == "test")]
+    return rows if length is None else rows[rows["length"] == length]
+
+
+def _budget(cells: list[dict[str, Any]]) -> str:
+    """The cells' training budgets in sequences (steps x batch size), distinct, comma-separated; "" if none."""
+    budget = {(c.get("train", {}).get("steps") or 0) * (c.get("train", {}).get("batch_size") or 0) for c in cells}
+    return ", ".join(f"{b:,}" for b in sorted(budget) if b)
 
 
 def _title(readme: Path) -> str | None:
@@ -326,8 +333,7 @@ def _title(readme: Path) -> str | None:
 
 def _beside_line(claim: Claim, runs: Any, chosen: dict[str, tuple[float, str]], agents: dict[str, float]) -> list[str]:
     """``claim.beside`` (e.g. bit errors beside priority sort's cost) per agent at the check length and chosen lr."""
-    rows = runs[(runs["phase"] == "eval") & (runs["metric"] == claim.beside) & (runs["length"] == claim.check_length)
-                & (runs["split"].fillna("test") == "test")]  # fmt: skip
+    rows = _test_rows(runs, claim.beside, claim.check_length)
     said = []
     for agent in agents:
         mine = rows[rows["agent"] == agent]
