@@ -110,7 +110,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import hashlib
 import inspect
 import json
 import re
@@ -379,7 +378,7 @@ class Cell:
     @functools.cached_property
     def _identity_text(self) -> str:
         """:meth:`identity` as canonical JSON, built once per cell (the fingerprint and records read it)."""
-        from benchmarks.provenance import cell_identity
+        from benchmarks.provenance import cell_identity, identity_json
 
         evaluation = {**dataclasses.asdict(self.eval), "lengths": list(self.eval.lengths)}
         if not evaluation["grid"]:  # cells recorded before the setting existed had none
@@ -390,7 +389,7 @@ class Cell:
             self.task, self.task_kwargs, self.agent_name, self.agent_kwargs, self.seed,
             _identity_train(self.train), evaluation,
         )
-        return json.dumps(identity, sort_keys=True, default=list)
+        return identity_json(identity)
 
     def identity(self) -> dict[str, Any]:
         """Everything that determines the cell's results, resolved (:func:`benchmarks.provenance.cell_identity`):
@@ -405,7 +404,9 @@ class Cell:
         A finished cell whose recorded fingerprint differs was produced by another version of the experiment
         file, of a default, or of the task's or agent's code, so the runner redoes it and says what changed.
         """
-        return hashlib.sha256(self._identity_text.encode()).hexdigest()[:16]
+        from benchmarks.provenance import fingerprint_of
+
+        return fingerprint_of(self._identity_text)
 
     def is_current(self, record: dict[str, Any] | None) -> bool:
         """Whether a finished cell's record stands for this cell as the file and the code define it now: its

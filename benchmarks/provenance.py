@@ -42,8 +42,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = ["CodeChange", "carry_forward", "cell_identity", "code_changes", "code_digest", "cpu_name",
-           "describe_changes", "environment", "identity_fingerprint", "is_current", "resolved_agent_config",
-           "resolved_task_kwargs"]
+           "describe_changes", "environment", "fingerprint_of", "identity_fingerprint", "identity_json", "is_current",
+           "resolved_agent_config", "resolved_task_kwargs"]
 
 _ROOT = Path(__file__).resolve().parents[1]
 CODE_CHANGES_FILE = Path(__file__).resolve().with_name("code_changes.toml")
@@ -145,9 +145,19 @@ def cell_identity(
     }
 
 
+def identity_json(identity: dict[str, Any]) -> str:
+    """A :func:`cell_identity` dict as canonical JSON (sorted keys, tuples as lists): what a fingerprint hashes."""
+    return json.dumps(identity, sort_keys=True, default=list)
+
+
+def fingerprint_of(text: str) -> str:
+    """The fingerprint of an identity's canonical JSON (:func:`identity_json`): sha256, 16 hex digits."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def identity_fingerprint(identity: dict[str, Any]) -> str:
-    """The fingerprint of a :func:`cell_identity` dict: sha256 of its canonical JSON, 16 hex digits."""
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=list).encode()).hexdigest()[:16]
+    """The fingerprint of a :func:`cell_identity` dict."""
+    return fingerprint_of(identity_json(identity))
 
 
 _DIGEST = r"^[0-9a-f]{12}$"
